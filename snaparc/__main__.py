@@ -1,0 +1,3 @@
+from snaparc.cli import main
+
+raise SystemExit(main())

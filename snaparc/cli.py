@@ -1,0 +1,84 @@
+"""The command line: the only layer that prints or exits.
+
+Each subcommand lives in `snaparc.commands.<name>` with `register(sub)` that
+adds its parser and sets `func(args) -> int`. Command modules import nothing
+heavy at module level, so `snaparc --help`, `verify` and `ls` stay fast and
+never import torch, transformers, peft or obstore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from snaparc import __version__
+from snaparc.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SnaparcError, UsageError
+
+COMMAND_MODULES = (
+    "pack",
+    "unpack",
+    "verify",
+    "ls",
+    "cat",
+    "export",
+    "materialize",
+    "mirror",
+    "airgap",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="snaparc",
+        description="Pack HF adapter snapshot exports into verified .dlmsnap archives and back.",
+        epilog="Exit codes: 0 ok, 1 integrity failure, 2 usage, 3 refused as unsafe, "
+        "4 unsupported format version, 5 destination, 6 disk full, 7 source tree, "
+        "8 I/O, 9 export, 10 mirror, 11 signature, 130 interrupted (spec/FORMAT.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"snaparc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"snaparc.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"snaparc.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
+        code: int = args.func(args)
+        return code
+    except SnaparcError as err:
+        print(f"snaparc: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("snaparc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `snaparc cat ... | head`).
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            return 1
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        print(f"snaparc: internal error ({type(exc).__name__}); please report it", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,1 @@
+"""Subcommands; each module has `register(sub)` and imports nothing heavy at top level."""

@@ -1,0 +1,1 @@
+"""The `.dlmsnap` format v1: pure functions over bytes (see spec/FORMAT.md)."""

@@ -1,0 +1,301 @@
+"""The embedded manifest: model, canonical bytes, strict parsing.
+
+Canonical bytes: UTF-8 JSON with keys sorted by code point, no insignificant
+white space, non-ASCII characters written as themselves, integers only (no
+floats), optional fields omitted when at their default, and one trailing
+newline. `encode_manifest(parse_manifest(b)) == b` holds for every accepted
+`b`; anything else is refused as non-canonical. The archive id is the sha256
+of these bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from snaparc.errors import (
+    LimitExceededError,
+    ManifestError,
+    NonCanonicalError,
+    UnsupportedVersionError,
+)
+from snaparc.format.constants import FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, FORMAT_VERSION
+from snaparc.format.limits import Limits
+from snaparc.format.paths import check_path, check_tree
+
+HEX64 = r"^[0-9a-f]{64}$"
+_VERSION = re.compile(r"^(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})$")
+MAX_SAFE_INT = 2**53 - 1
+
+MetadataValue = str | int | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Digests(_Strict):
+    blake3: str = Field(pattern=HEX64)
+    sha256: str = Field(pattern=HEX64)
+
+
+class BlobEntry(_Strict):
+    """One distinct content. `external` blobs are not stored in this archive
+    (thin archives); their bytes come from the base archive or a mirror."""
+
+    digests: Digests
+    size: int = Field(ge=0, le=MAX_SAFE_INT)
+    external: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return self.digests.sha256
+
+    @property
+    def blake3(self) -> str:
+        return self.digests.blake3
+
+
+class FileEntry(_Strict):
+    path: str
+    size: int = Field(ge=0, le=MAX_SAFE_INT)
+    executable: bool
+    blob: str = Field(pattern=HEX64)
+
+
+class Manifest(_Strict):
+    format: str
+    format_version: str
+    created_by: str
+    files: list[FileEntry]
+    dirs: list[str] = Field(default_factory=list)
+    blobs: list[BlobEntry]
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    base: str | None = Field(default=None, pattern=HEX64)
+
+    def blob_index(self) -> dict[str, BlobEntry]:
+        return {b.sha256: b for b in self.blobs}
+
+    @property
+    def stored_blobs(self) -> list[BlobEntry]:
+        return [b for b in self.blobs if not b.external]
+
+    @property
+    def total_size(self) -> int:
+        """Bytes of the unpacked tree (duplicates counted each time)."""
+        return sum(f.size for f in self.files)
+
+    @property
+    def blob_bytes(self) -> int:
+        return sum(b.size for b in self.blobs)
+
+    def paths_by_blob(self) -> dict[str, list[FileEntry]]:
+        out: dict[str, list[FileEntry]] = {}
+        for f in self.files:
+            out.setdefault(f.blob, []).append(f)
+        return out
+
+
+def _to_json_obj(m: Manifest) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "format": m.format,
+        "format_version": m.format_version,
+        "created_by": m.created_by,
+        "files": [
+            {"path": f.path, "size": f.size, "executable": f.executable, "blob": f.blob}
+            for f in m.files
+        ],
+        "dirs": list(m.dirs),
+        "blobs": [
+            {
+                "digests": {"blake3": b.digests.blake3, "sha256": b.digests.sha256},
+                "size": b.size,
+                **({"external": True} if b.external else {}),
+            }
+            for b in m.blobs
+        ],
+        "metadata": dict(m.metadata),
+    }
+    if m.base is not None:
+        obj["base"] = m.base
+    return obj
+
+
+def encode_manifest(m: Manifest) -> bytes:
+    """The canonical bytes of a manifest."""
+    text = json.dumps(
+        _to_json_obj(m), ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+    return text.encode("utf-8") + b"\n"
+
+
+def archive_id(manifest_bytes: bytes) -> str:
+    return hashlib.sha256(manifest_bytes).hexdigest()
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ManifestError(f"manifest: duplicate JSON key {k!r}")
+        out[k] = v
+    return out
+
+
+def _no_float(text: str) -> Any:
+    raise ManifestError(f"manifest: floating-point number {text!r} (only integers are allowed)")
+
+
+def _no_constant(text: str) -> Any:
+    raise ManifestError(f"manifest: {text} is not JSON")
+
+
+def check_version(obj: dict[str, Any]) -> tuple[int, int]:
+    if obj.get("format") != FORMAT_NAME:
+        raise ManifestError(f"manifest: 'format' is {obj.get('format')!r}, not {FORMAT_NAME!r}")
+    version = obj.get("format_version")
+    if not isinstance(version, str) or not _VERSION.match(version):
+        raise ManifestError(f"manifest: malformed format_version {version!r}")
+    major, minor = (int(x) for x in version.split("."))
+    if major > FORMAT_MAJOR:
+        raise UnsupportedVersionError(
+            f"archive format version {version} is newer than this snaparc reads "
+            f"({FORMAT_VERSION}); upgrade snaparc"
+        )
+    if major < 1:
+        raise UnsupportedVersionError(f"archive format version {version} is not supported")
+    return major, minor
+
+
+def parse_manifest(data: bytes, *, limits: Limits) -> Manifest:
+    """Parse and check manifest bytes; refuse anything not canonical or unsafe."""
+    if len(data) > limits.max_manifest_bytes:
+        raise LimitExceededError(
+            f"manifest is {len(data)} bytes (limit {limits.max_manifest_bytes}; "
+            "raise with --max-manifest-bytes)",
+            limit="max_manifest_bytes",
+            value=len(data),
+            maximum=limits.max_manifest_bytes,
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"manifest is not valid UTF-8: {exc}") from None
+    try:
+        obj = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_float,
+            parse_constant=_no_constant,
+        )
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"manifest is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ManifestError("manifest is nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise ManifestError("manifest is not a JSON object")
+    _major, minor = check_version(obj)
+    if minor > FORMAT_MINOR:
+        # A newer minor version may add optional top-level fields; ignore them.
+        known = set(Manifest.model_fields)
+        obj = {k: v for k, v in obj.items() if k in known}
+    files = obj.get("files")
+    if isinstance(files, list) and len(files) > limits.max_files:
+        raise LimitExceededError(
+            f"manifest lists {len(files)} files (limit {limits.max_files}; raise with --max-files)",
+            limit="max_files",
+            value=len(files),
+            maximum=limits.max_files,
+        )
+    try:
+        manifest = Manifest.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ManifestError(f"manifest field {where}: {first['msg']}") from None
+    check_manifest(manifest, limits=limits)
+    if minor <= FORMAT_MINOR and encode_manifest(manifest) != data:
+        raise NonCanonicalError(
+            "manifest bytes are not canonical (key order, spacing, escapes or defaults)"
+        )
+    return manifest
+
+
+def check_manifest(m: Manifest, *, limits: Limits) -> None:
+    """Semantic rules that a schema cannot say."""
+    for key in m.metadata:
+        if not key or len(key) > 128:
+            raise ManifestError(f"manifest: bad metadata key {key!r}")
+    for key, value in m.metadata.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+            raise ManifestError(f"manifest: metadata {key!r} is outside the safe integer range")
+    blobs = m.blob_index()
+    if len(blobs) != len(m.blobs):
+        raise ManifestError("manifest: a blob is listed twice")
+    prev = ""
+    for b in m.blobs:
+        if b.sha256 <= prev:
+            raise NonCanonicalError("manifest: blobs are not sorted by sha256")
+        prev = b.sha256
+    referenced: set[str] = set()
+    prev_path: str | None = None
+    for f in m.files:
+        check_path(f.path)
+        if prev_path is not None and f.path <= prev_path:
+            raise NonCanonicalError(f"manifest: files are not sorted (at {f.path!r})")
+        prev_path = f.path
+        blob = blobs.get(f.blob)
+        if blob is None:
+            raise ManifestError(f"manifest: file {f.path!r} refers to unlisted blob {f.blob}")
+        if blob.size != f.size:
+            raise ManifestError(
+                f"manifest: file {f.path!r} has size {f.size} but its blob has {blob.size}"
+            )
+        referenced.add(f.blob)
+    orphans = set(blobs) - referenced
+    if orphans:
+        raise ManifestError(f"manifest: blob {sorted(orphans)[0]} is listed but no file uses it")
+    prev_dir: str | None = None
+    for d in m.dirs:
+        check_path(d)
+        if prev_dir is not None and d <= prev_dir:
+            raise NonCanonicalError("manifest: dirs are not sorted")
+        prev_dir = d
+    check_tree((f.path for f in m.files), m.dirs)
+    if m.base is None and any(b.external for b in m.blobs):
+        raise ManifestError("manifest: external blobs without a base archive id")
+    total = m.total_size
+    if total > limits.max_total_bytes:
+        raise LimitExceededError(
+            f"archive unpacks to {total} bytes (limit {limits.max_total_bytes}; "
+            "raise with --max-total-bytes)",
+            limit="max_total_bytes",
+            value=total,
+            maximum=limits.max_total_bytes,
+        )
+
+
+def build_manifest(
+    *,
+    files: list[FileEntry],
+    dirs: list[str],
+    blobs: list[BlobEntry],
+    created_by: str,
+    metadata: dict[str, MetadataValue] | None = None,
+    base: str | None = None,
+) -> Manifest:
+    """A manifest in canonical order from unsorted parts (the writer's path)."""
+    return Manifest(
+        format=FORMAT_NAME,
+        format_version=FORMAT_VERSION,
+        created_by=created_by,
+        files=sorted(files, key=lambda f: f.path),
+        dirs=sorted(dirs),
+        blobs=sorted(blobs, key=lambda b: b.sha256),
+        metadata=dict(metadata or {}),
+        base=base,
+    )
