@@ -72,10 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `snaparc cat ... | head`).
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        finally:
-            return 1
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as exc:
         import traceback
 
