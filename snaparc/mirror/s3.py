@@ -1,0 +1,208 @@
+"""`S3Store`: the store protocol on obstore (imported only here, lazily).
+
+- `put(mode="create")` is a single conditional PUT (`If-None-Match: *`): S3
+  refuses it atomically when the key exists, which obstore reports as
+  `AlreadyExistsError`, mapped to `ObjectExistsError`. obstore 0.12 cannot
+  make a multipart upload conditional, so create-only objects are kept small
+  (the mirror layout splits big blobs into parts; spec/MIRROR.md).
+- `put(mode="overwrite")` of more than `multipart_threshold` bytes uses a
+  parallel multipart upload with `chunk_size` parts.
+- A 404 naming `NoSuchBucket` becomes `BucketNotFoundError`, 401/403 become
+  `RemotePermissionError`, other 4xx `RemoteError`, and 5xx, connection
+  failures and timeouts `TransientStoreError` (after obstore's own retries).
+- ETags and S3 checksums are never used as content identity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from snaparc.errors import RemoteError
+from snaparc.mirror.store import (
+    BucketNotFoundError,
+    ObjectExistsError,
+    ObjectInfo,
+    ObjectNotFoundError,
+    PutMode,
+    RemotePermissionError,
+    TransientStoreError,
+    check_key,
+)
+from snaparc.mirror.url import S3Settings
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig, S3Config
+
+T = TypeVar("T")
+_STATUS = re.compile(r"status code: (\d{3})")
+MIB = 1024 * 1024
+
+
+class S3Store:
+    """Objects under `s3://bucket/prefix/`."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        settings: S3Settings,
+        *,
+        chunk_size: int = 8 * MIB,
+        multipart_threshold: int = 64 * MIB,
+        max_concurrency: int = 4,
+    ) -> None:
+        from obstore.store import S3Store as _ObS3Store
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.chunk_size = chunk_size
+        self.multipart_threshold = multipart_threshold
+        self.max_concurrency = max_concurrency
+        config: S3Config = {}
+        if settings.endpoint:
+            config["endpoint"] = settings.endpoint
+        if settings.region:
+            config["region"] = settings.region
+        if settings.access_key_id:
+            config["access_key_id"] = settings.access_key_id
+        if settings.secret_access_key:
+            config["secret_access_key"] = settings.secret_access_key
+        if settings.session_token:
+            config["session_token"] = settings.session_token
+        client: ClientConfig = {"connect_timeout": "10s", "timeout": "300s"}
+        if settings.allow_http:
+            client["allow_http"] = True
+        retry: RetryConfig = {
+            "max_retries": 4,
+            "retry_timeout": timedelta(seconds=120),
+            "backoff": {
+                "init_backoff": timedelta(milliseconds=100),
+                "max_backoff": timedelta(seconds=5),
+            },
+        }
+        try:
+            self._store = _ObS3Store(
+                bucket,
+                prefix=self.prefix or None,
+                config=config,
+                client_options=client,
+                retry_config=retry,
+            )
+        except Exception as exc:
+            raise RemoteError(f"cannot configure S3 store for s3://{bucket}: {exc}") from None
+
+    def describe(self, key: str = "") -> str:
+        path = "/".join(p for p in (self.prefix, key) if p)
+        return f"s3://{self.bucket}/{path}" if path else f"s3://{self.bucket}"
+
+    def _call(self, key: str, what: str, fn: Callable[[], T]) -> T:
+        from obstore import exceptions as obx
+
+        try:
+            return fn()
+        except FileNotFoundError as exc:
+            if "NoSuchBucket" in str(exc):
+                raise self._no_bucket() from None
+            raise ObjectNotFoundError(f"{self.describe(key)} not found", key=key) from None
+        except obx.AlreadyExistsError:
+            raise ObjectExistsError(f"{self.describe(key)} already exists", key=key) from None
+        except (obx.PermissionDeniedError, obx.UnauthenticatedError) as exc:
+            raise RemotePermissionError(
+                f"permission denied to {what} {self.describe(key)}: {_first_line(exc)}"
+            ) from None
+        except obx.BaseError as exc:
+            raise self._classify(exc, key, what) from None
+
+    def _no_bucket(self) -> BucketNotFoundError:
+        return BucketNotFoundError(f"S3 bucket {self.bucket!r} does not exist", bucket=self.bucket)
+
+    def _classify(self, exc: Exception, key: str, what: str) -> RemoteError:
+        text = str(exc)
+        if "NoSuchBucket" in text:
+            return self._no_bucket()
+        m = _STATUS.search(text)
+        status = int(m.group(1)) if m else None
+        msg = f"cannot {what} {self.describe(key)}: {_first_line(exc)}"
+        if status in (401, 403) or "AccessDenied" in text:
+            return RemotePermissionError(msg)
+        if status is not None and 400 <= status < 500 and status not in (408, 429):
+            return RemoteError(msg)
+        return TransientStoreError(msg)
+
+    def get(self, key: str) -> bytes:
+        import obstore
+
+        check_key(key)
+        return self._call(key, "read", lambda: bytes(obstore.get(self._store, key).bytes()))
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        import obstore
+
+        check_key(key)
+        if start < 0 or end < start:
+            raise ValueError(f"bad range [{start}, {end})")
+        if start == end:
+            return b""
+        return self._call(
+            key,
+            "read",
+            lambda: bytes(obstore.get_range(self._store, key, start=start, end=end)),
+        )
+
+    def head(self, key: str) -> ObjectInfo | None:
+        import obstore
+
+        check_key(key)
+        try:
+            meta = self._call(key, "stat", lambda: obstore.head(self._store, key))
+        except ObjectNotFoundError:
+            return None
+        return ObjectInfo(key, int(meta["size"]))
+
+    def put(self, key: str, data: bytes, *, mode: PutMode) -> None:
+        import obstore
+
+        check_key(key)
+        if mode == "create":
+            self._call(
+                key,
+                "write",
+                lambda: obstore.put(self._store, key, data, mode="create", use_multipart=False),
+            )
+            return
+        big = len(data) > self.multipart_threshold
+        self._call(
+            key,
+            "write",
+            lambda: obstore.put(
+                self._store,
+                key,
+                data,
+                mode="overwrite",
+                use_multipart=big,
+                chunk_size=self.chunk_size,
+                max_concurrency=self.max_concurrency,
+            ),
+        )
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        import obstore
+
+        if prefix:
+            check_key(prefix.rstrip("/"))
+
+        def collect() -> list[ObjectInfo]:
+            out: list[ObjectInfo] = []
+            for chunk in obstore.list(self._store, prefix.rstrip("/") or None, chunk_size=1000):
+                out.extend(ObjectInfo(m["path"], int(m["size"])) for m in chunk)
+            return out
+
+        return iter(self._call(prefix, "list", collect))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,383 @@
+"""Object stores behind a mirror: one small protocol per capability.
+
+A store maps keys to immutable-or-replaced byte strings. Keys are relative,
+`/`-separated, and every segment starts with a letter, digit, `_` or `-`
+(so `..`, empty segments and hidden names are impossible, and a store may use
+names starting with `.` for its own temporary files).
+
+Contracts every store passes (tests/mirror/test_store_conformance.py):
+
+- `get(key)` returns the whole object or raises `ObjectNotFoundError`.
+- `get_range(key, start, end)` returns bytes `[start, end)`; fewer if the
+  object is shorter; `ObjectNotFoundError` if it is absent.
+- `put(key, data, mode="create")` is atomic and create-only: readers never see
+  a partial object, and if the key exists it raises `ObjectExistsError` and
+  leaves the existing object alone, also when writers race.
+  `mode="overwrite"` atomically replaces.
+- `head(key)` returns `ObjectInfo` or None when the key is absent.
+- `list(prefix)` yields every object whose key starts with the segment
+  prefix `prefix` (`""` for all), in no particular order.
+
+A store never interprets content and never reports a checksum: content
+identity is always checked by the caller with its own digests. Errors are
+`RemoteError` subclasses (exit 10); `TransientStoreError` marks the ones a
+retry may cure, and `RetryingStore` retries exactly those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import random
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+from snaparc.errors import RemoteError, RemoteNotFoundError
+from snaparc.mirror.url import MirrorURL, S3Settings, s3_settings
+
+PutMode = Literal["create", "overwrite"]
+
+_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
+_KEY = re.compile(rf"^{_SEGMENT}(/{_SEGMENT})*$")
+
+
+# --- errors ------------------------------------------------------------------
+
+
+class ObjectNotFoundError(RemoteNotFoundError):
+    """The key is not in the store."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class MirrorNotFoundError(RemoteNotFoundError):
+    """The mirror itself (directory or bucket) does not exist."""
+
+
+class BucketNotFoundError(MirrorNotFoundError):
+    """The S3 bucket does not exist."""
+
+    def __init__(self, message: str, *, bucket: str) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+
+
+class ObjectExistsError(RemoteError, FileExistsError):
+    """A create-only put found the key already present."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class RemotePermissionError(RemoteError, PermissionError):
+    """Credentials are missing, invalid, or not allowed to do this."""
+
+
+class TransientStoreError(RemoteError):
+    """A failure a retry may cure (connection reset, 5xx, timeout)."""
+
+
+def check_key(key: str) -> str:
+    if not _KEY.match(key):
+        raise ValueError(f"invalid store key {key!r}")
+    return key
+
+
+# --- protocols ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class ObjectGetter(Protocol):
+    def get(self, key: str) -> bytes: ...
+
+
+class RangeGetter(Protocol):
+    def get_range(self, key: str, start: int, end: int) -> bytes: ...
+
+
+class ObjectPutter(Protocol):
+    def put(self, key: str, data: bytes, *, mode: PutMode) -> None: ...
+
+
+class ObjectHeader(Protocol):
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+
+class ObjectLister(Protocol):
+    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+
+class Store(ObjectGetter, RangeGetter, ObjectPutter, ObjectHeader, ObjectLister, Protocol):
+    """Everything a mirror needs; `describe(key)` names a key in messages."""
+
+    def describe(self, key: str = "") -> str: ...
+
+
+# --- directory store -----------------------------------------------------------
+
+
+class DirStore:
+    """Objects as files under `root`.
+
+    Writes go to a hidden process-unique temp file in the target directory,
+    are fsynced, then published with `os.link` (create: fails if the name
+    exists, atomically) or `os.replace` (overwrite). Concurrent writers in
+    several processes are safe; leftover `.tmp-*` files are never listed.
+    """
+
+    def __init__(self, root: Path, *, create: bool = False) -> None:
+        self.root = Path(root)
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _os_error(exc, f"cannot create mirror directory {self.root}") from None
+        if not self.root.is_dir():
+            if self.root.exists():
+                raise RemoteError(f"mirror {self.root} is not a directory")
+            raise MirrorNotFoundError(f"mirror directory {self.root} does not exist")
+
+    def describe(self, key: str = "") -> str:
+        return str(self.root / key) if key else str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def get(self, key: str) -> bytes:
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFoundError(f"{self.describe(key)} not found", key=key) from None
+        except OSError as exc:
+            raise _os_error(exc, f"cannot read {self.describe(key)}") from None
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if start < 0 or end < start:
+            raise ValueError(f"bad range [{start}, {end})")
+        try:
+            with open(self._path(key), "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFoundError(f"{self.describe(key)} not found", key=key) from None
+        except OSError as exc:
+            raise _os_error(exc, f"cannot read {self.describe(key)}") from None
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise _os_error(exc, f"cannot stat {self.describe(key)}") from None
+        if not os.path.isfile(self._path(key)):
+            return None
+        return ObjectInfo(key, st.st_size)
+
+    def put(self, key: str, data: bytes, *, mode: PutMode) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f".tmp-{os.getpid()}-{secrets.token_hex(8)}"
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise _os_error(exc, f"cannot write {self.describe(key)}") from None
+        try:
+            if mode == "create":
+                self._link_new(tmp, path, key)
+            else:
+                os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except ObjectExistsError:
+            raise
+        except OSError as exc:
+            raise _os_error(exc, f"cannot write {self.describe(key)}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _link_new(self, tmp: Path, path: Path, key: str) -> None:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise ObjectExistsError(f"{self.describe(key)} already exists", key=key) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            # A file system without hard links: fall back to check-then-rename.
+            # Racing writers of a content-addressed key write identical bytes.
+            if path.exists():
+                raise ObjectExistsError(f"{self.describe(key)} already exists", key=key) from None
+            os.replace(tmp, path)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = self.root / check_key(prefix.rstrip("/")) if prefix else self.root
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if name.startswith("."):
+                    continue
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                try:
+                    size = os.stat(os.path.join(dirpath, name)).st_size
+                except FileNotFoundError:
+                    continue
+                yield ObjectInfo(key, size)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _os_error(exc: OSError, what: str) -> RemoteError:
+    if isinstance(exc, PermissionError):
+        return RemotePermissionError(f"{what}: permission denied")
+    return RemoteError(f"{what}: {exc.strerror or exc}")
+
+
+# --- memory store ----------------------------------------------------------------
+
+
+class MemoryStore:
+    """A dict behind a lock; for tests and as the reference semantics."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def describe(self, key: str = "") -> str:
+        return f"memory:{key}"
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            data = self.objects.get(check_key(key))
+        if data is None:
+            raise ObjectNotFoundError(f"{self.describe(key)} not found", key=key)
+        return data
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if start < 0 or end < start:
+            raise ValueError(f"bad range [{start}, {end})")
+        return self.get(key)[start:end]
+
+    def head(self, key: str) -> ObjectInfo | None:
+        with self._lock:
+            data = self.objects.get(check_key(key))
+        return None if data is None else ObjectInfo(key, len(data))
+
+    def put(self, key: str, data: bytes, *, mode: PutMode) -> None:
+        check_key(key)
+        with self._lock:
+            if mode == "create" and key in self.objects:
+                raise ObjectExistsError(f"{self.describe(key)} already exists", key=key)
+            self.objects[key] = bytes(data)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        want = prefix.rstrip("/") + "/" if prefix else ""
+        with self._lock:
+            items = [(k, len(v)) for k, v in self.objects.items() if k.startswith(want)]
+        for k, n in items:
+            yield ObjectInfo(k, n)
+
+
+# --- retries -----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class RetryingStore:
+    """Retry `TransientStoreError` with exponential backoff and full jitter.
+
+    Every store operation is idempotent (put-create of the same bytes included:
+    a retry that finds its own earlier write raises `ObjectExistsError`, which
+    callers of content-addressed keys treat as success after a size check).
+    """
+
+    def __init__(
+        self,
+        inner: Store,
+        *,
+        attempts: int = 5,
+        base_delay: float = 0.2,
+        max_delay: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.inner = inner
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        for attempt in range(self.attempts):
+            try:
+                return fn()
+            except TransientStoreError:
+                if attempt == self.attempts - 1:
+                    raise
+                delay = min(self.max_delay, self.base_delay * 2**attempt)
+                self._sleep(random.uniform(0, delay))
+        raise AssertionError("unreachable")
+
+    def describe(self, key: str = "") -> str:
+        return self.inner.describe(key)
+
+    def get(self, key: str) -> bytes:
+        return self._retry(lambda: self.inner.get(key))
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self._retry(lambda: self.inner.get_range(key, start, end))
+
+    def head(self, key: str) -> ObjectInfo | None:
+        return self._retry(lambda: self.inner.head(key))
+
+    def put(self, key: str, data: bytes, *, mode: PutMode) -> None:
+        self._retry(lambda: self.inner.put(key, data, mode=mode))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        return iter(self._retry(lambda: list(self.inner.list(prefix))))
+
+
+# --- opening ------------------------------------------------------------------------
+
+
+def open_store(
+    url: MirrorURL, *, settings: S3Settings | None = None, create: bool = False
+) -> Store:
+    """The store for `url`, wrapped in `RetryingStore`.
+
+    `create` makes a missing mirror directory (push); buckets are never
+    created. `settings` defaults to `s3_settings()` from the environment.
+    """
+    inner: Store
+    if url.scheme == "file":
+        inner = DirStore(Path(url.path), create=create)
+    else:
+        from snaparc.mirror.s3 import S3Store
+
+        inner = S3Store(url.bucket, url.prefix, settings or s3_settings())
+    return RetryingStore(inner)

@@ -1,0 +1,183 @@
+"""Mirror URLs, refs and S3 settings.
+
+Accepted forms (spec/MIRROR.md, "Addressing"):
+
+- a plain directory path (`./mirror`, `/srv/mirror`): the directory backend;
+- `file:///abs/path` (or `file://localhost/abs/path`);
+- `s3://bucket` or `s3://bucket/prefix/...`.
+
+A target may end with `:REF` (a ref name) or `@ID` (64 lowercase hex, an
+archive id). Only the last path segment is examined, so `s3://` and
+directories with `:` earlier in the path parse correctly; a suffix that is
+not a valid ref name or id stays part of the URL, and a trailing `/` ends
+the URL explicitly (`./odd:name/`).
+
+S3 settings come from flags, then the usual AWS environment variables
+(read here, once, by `s3_settings`). Plain-http endpoints are refused unless
+they are loopback addresses or `allow_http` is set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from snaparc.errors import UsageError
+
+REF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ARCHIVE_ID = re.compile(r"^[0-9a-f]{64}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorURL:
+    """Where a mirror lives: a local directory or an S3 bucket + prefix."""
+
+    scheme: Literal["file", "s3"]
+    path: str = ""  # directory, for scheme "file"
+    bucket: str = ""  # for scheme "s3"
+    prefix: str = ""  # for scheme "s3"; no leading or trailing "/"
+
+    def __str__(self) -> str:
+        if self.scheme == "file":
+            return self.path
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorTarget:
+    """A mirror URL plus at most one of a ref name or an archive id."""
+
+    url: MirrorURL
+    ref: str | None = None
+    archive_id: str | None = None
+
+    def __str__(self) -> str:
+        if self.archive_id:
+            return f"{self.url}@{self.archive_id}"
+        if self.ref:
+            return f"{self.url}:{self.ref}"
+        return str(self.url)
+
+
+def check_ref_name(name: str) -> str:
+    if not REF_NAME.match(name):
+        raise UsageError(
+            f"invalid ref name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(at most 128, starting with a letter or digit)"
+        )
+    return name
+
+
+def _split_suffix(text: str) -> tuple[str, str | None, str | None]:
+    cut = text.rfind("/")
+    last = text[cut + 1 :]
+    at = last.rfind("@")
+    if at > 0 and ARCHIVE_ID.match(last[at + 1 :]):
+        return text[: cut + 1 + at], None, last[at + 1 :]
+    colon = last.rfind(":")
+    if colon > 0 and REF_NAME.match(last[colon + 1 :]):
+        return text[: cut + 1 + colon], last[colon + 1 :], None
+    return text, None, None
+
+
+def parse_url(text: str) -> MirrorURL:
+    """Parse a mirror URL without any ref or id suffix."""
+    if not text:
+        raise UsageError("empty mirror URL")
+    if "://" not in text:
+        return MirrorURL("file", path=text)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise UsageError(f"file URL {text!r} names a remote host; use a local path")
+        path = unquote(parts.path)
+        if not path.startswith("/"):
+            raise UsageError(f"file URL {text!r} needs an absolute path (file:///...)")
+        return MirrorURL("file", path=path)
+    if scheme == "s3":
+        bucket = parts.netloc
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise UsageError(f"invalid S3 bucket name {bucket!r} in {text!r}")
+        if parts.query or parts.fragment:
+            raise UsageError(f"S3 URL {text!r} must not have a query or fragment")
+        prefix = parts.path.strip("/")
+        for seg in prefix.split("/") if prefix else []:
+            if not _PREFIX_SEGMENT.match(seg):
+                raise UsageError(f"invalid S3 prefix segment {seg!r} in {text!r}")
+        return MirrorURL("s3", bucket=bucket, prefix=prefix)
+    raise UsageError(f"unsupported mirror URL scheme {scheme!r} (use a path, file:// or s3://)")
+
+
+def parse_target(text: str) -> MirrorTarget:
+    """Parse `URL`, `URL:REF` or `URL@ID`."""
+    base, ref, archive = _split_suffix(text)
+    return MirrorTarget(parse_url(base), ref=ref, archive_id=archive)
+
+
+# --- S3 settings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    """Connection settings for S3 (never printed: it holds secrets)."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    allow_http: bool = False
+
+    def __repr__(self) -> str:
+        return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, ...)"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def s3_settings(
+    *,
+    endpoint: str | None = None,
+    region: str | None = None,
+    allow_http: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> S3Settings:
+    """Flags first, then AWS_ENDPOINT_URL, AWS_REGION / AWS_DEFAULT_REGION,
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN."""
+    env = os.environ if env is None else env
+    endpoint = endpoint or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    http = False
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"S3 endpoint {endpoint!r} must be an http(s) URL")
+        if parts.scheme == "http":
+            if not (allow_http or _is_loopback(parts.hostname)):
+                raise UsageError(
+                    f"S3 endpoint {endpoint!r} is plain http and not a loopback address; "
+                    "pass --allow-http to use it anyway"
+                )
+            http = True
+    return S3Settings(
+        endpoint=endpoint,
+        region=region,
+        access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        session_token=env.get("AWS_SESSION_TOKEN") or None,
+        allow_http=http,
+    )
