@@ -1,0 +1,79 @@
+"""The README.md of an HF snapshot export: load instructions that work as written.
+
+The Python block loads the pinned base by `hf_id` + `revision`, the adapter
+from `./adapter` and the processor from `./processor` (or from the base repo
+when no processor was exported); it is meant to be run from the export dir.
+Tests execute it.
+"""
+
+from __future__ import annotations
+
+from snaparc.hf.basemodels import BaseModelSpec
+from snaparc.hf.manifest import AnySnapshotManifest, AudioSnapshotManifest
+
+
+def render_readme(
+    spec: BaseModelSpec, manifest: AnySnapshotManifest, *, has_processor: bool
+) -> str:
+    """The README text for an export of `spec` described by `manifest`."""
+    version = f"v{manifest.adapter_version:04d}"
+    if manifest.adapter_name:
+        version += f" ({manifest.adapter_name})"
+    if has_processor:
+        processor_line = 'processor = AutoProcessor.from_pretrained("./processor")'
+    else:
+        processor_line = (
+            f'processor = AutoProcessor.from_pretrained("{spec.hf_id}", revision="{spec.revision}")'
+        )
+    lines = [
+        "# HF snapshot export",
+        "",
+        f"Base model: **{spec.hf_id}** at revision `{spec.revision}`",
+        f"({spec.architecture}, {spec.modality}). The base weights are not included.",
+        f"Adapter version: {version}",
+        "",
+        "## Load this snapshot",
+        "",
+        "Run from this directory (the paths are relative):",
+        "",
+        "```python",
+        "from peft import PeftModel",
+        f"from transformers import AutoProcessor, {spec.architecture}",
+        "",
+        f"base = {spec.architecture}.from_pretrained(",
+        f'    "{spec.hf_id}",',
+        f'    revision="{spec.revision}",',
+        ")",
+        'model = PeftModel.from_pretrained(base, "./adapter")',
+        processor_line,
+        "```",
+        "",
+        *_input_section(manifest),
+        "## Integrity",
+        "",
+        "`snapshot_manifest.json` lists every file under `adapter/` and `processor/`",
+        "with its sha256 and size.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _input_section(manifest: AnySnapshotManifest) -> list[str]:
+    if isinstance(manifest, AudioSnapshotManifest):
+        return [
+            "## Audio input",
+            "",
+            f"- Sample rate: {manifest.sample_rate} Hz",
+            f"- Max length: {manifest.max_length_seconds} s (longer clips are truncated)",
+            f"- Placeholder token: `{manifest.audio_token}` "
+            f"(a full clip expands to {manifest.num_audio_tokens} tokens)",
+            "",
+        ]
+    return [
+        "## Image input",
+        "",
+        f"- Target size: {manifest.target_size} px ({manifest.resize_policy} resize)",
+        f"- Placeholder token: `{manifest.image_token}` "
+        f"(an image expands to {manifest.num_image_tokens} tokens)",
+        "",
+    ]
