@@ -70,7 +70,4 @@ def decode_seek_table(frame: bytes, *, max_frames: int) -> list[SeekEntry]:
         )
     if size != 8 * n + FOOTER_SIZE or len(frame) != 8 + size:
         raise CorruptArchiveError("seek table size does not match its number of frames")
-    return [
-        SeekEntry(*struct.unpack_from("<II", frame, 8 + 8 * i))  # type: ignore[arg-type]
-        for i in range(n)
-    ]
+    return [SeekEntry(*struct.unpack_from("<II", frame, 8 + 8 * i)) for i in range(n)]

@@ -1,0 +1,91 @@
+"""Write one file of an archive, verified, to a stream (`snaparc cat`).
+
+From a seekable archive only the frames of that file's blob are read. No
+byte reaches `out` before both digests matched: the bytes are spooled (in
+memory up to SPOOL_MEMORY, then in a temp file) and copied out afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from typing import BinaryIO, cast
+
+from snaparc.archive_index import open_index, read_blob
+from snaparc.errors import IntegrityError, UsageError
+from snaparc.format.limits import DEFAULT_LIMITS, Limits
+from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
+from snaparc.inputs import is_seekable
+from snaparc.reader import read_archive
+
+SPOOL_MEMORY = 64 * 1024 * 1024
+
+
+def find_file(manifest: Manifest, path: str) -> FileEntry:
+    for f in manifest.files:
+        if f.path == path:
+            return f
+    raise UsageError(f"no file {path!r} in the archive", path=path)
+
+
+class _Capture:
+    """A sink that keeps one blob's bytes."""
+
+    def __init__(self, path: str, spool: BinaryIO) -> None:
+        self.path = path
+        self.spool = spool
+        self.blob: str | None = None
+        self.entry: FileEntry | None = None
+
+    def begin(self, manifest: Manifest, archive_id: str) -> None:
+        self.entry = find_file(manifest, self.path)
+        self.blob = self.entry.blob
+
+    def open_blob(self, blob: BlobEntry) -> _Capture | _Discard:
+        return self if blob.sha256 == self.blob else _Discard()
+
+    def write(self, data: memoryview) -> None:
+        self.spool.write(data)
+
+    def close(self) -> None:
+        pass
+
+    def blob_done(self, blob: BlobEntry) -> None:
+        pass
+
+
+class _Discard:
+    def write(self, data: memoryview) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def cat_file(
+    stream: BinaryIO,
+    path: str,
+    out: BinaryIO,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    threads: int | None = None,
+) -> FileEntry:
+    with cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)) as spool:
+        if is_seekable(stream):
+            index = open_index(stream, limits=limits)
+            entry = find_file(index.manifest, path)
+            blob = index.manifest.blob_index()[entry.blob]
+            if blob.external:
+                raise IntegrityError(
+                    f"{path!r} lives in base archive {index.manifest.base} (thin archive)"
+                )
+            read_blob(stream, index, blob, spool)
+        else:
+            sink = _Capture(path, spool)
+            read_archive(stream, sink, threads=threads, limits=limits)
+            assert sink.entry is not None
+            entry = sink.entry
+        spool.seek(0)
+        shutil.copyfileobj(spool, out, 1 << 20)
+    out.flush()
+    return entry

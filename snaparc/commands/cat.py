@@ -1,0 +1,28 @@
+"""`snaparc cat ARCHIVE PATH`: one file's bytes to stdout, verified first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from snaparc.commands._common import add_limits, add_threads, limits_from
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("cat", help="write one file's verified bytes to stdout")
+    p.add_argument("archive", metavar="ARCHIVE", help="archive path, or - for stdin")
+    p.add_argument("path", metavar="PATH", help="the file's path inside the archive")
+    add_threads(p)
+    add_limits(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from snaparc.catfile import cat_file
+    from snaparc.inputs import open_archive_input
+
+    with open_archive_input(args.archive) as stream:
+        cat_file(
+            stream, args.path, sys.stdout.buffer, limits=limits_from(args), threads=args.threads
+        )
+    return 0

@@ -1,0 +1,57 @@
+"""Open the archive a command names: a path, `-` for stdin, or split volumes."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from snaparc.errors import InputNotFoundError, IOFailure, UsageError
+
+STDIN = "-"
+
+
+@contextmanager
+def open_archive_input(source: str | Path) -> Iterator[BinaryIO]:
+    """A binary stream of the whole archive (stdin for "-")."""
+    if str(source) == STDIN:
+        yield io.FileIO(os.dup(sys.stdin.fileno()), "rb", closefd=True)
+        return
+    path = Path(source)
+    split = _split_volumes(path)
+    if split is not None:
+        with split as stream:
+            yield stream
+        return
+    try:
+        f = open(path, "rb", buffering=0)  # noqa: SIM115
+    except FileNotFoundError:
+        raise InputNotFoundError(f"no such archive: {path}", path=str(path)) from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not an archive", path=str(path)) from None
+    except OSError as exc:
+        raise IOFailure(f"cannot open {path}: {exc.strerror}", path=str(path)) from None
+    with f:
+        yield f
+
+
+def _split_volumes(path: Path) -> BinaryIO | None:
+    """Split volumes (`X.dlmsnap.001` or the index) open as one stream."""
+    try:
+        from snaparc.airgap.volumes import is_split_archive, open_volumes
+    except ImportError:
+        return None
+    if not is_split_archive(path):
+        return None
+    return cast(BinaryIO, open_volumes(path))
+
+
+def is_seekable(stream: BinaryIO) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, OSError, ValueError):
+        return False

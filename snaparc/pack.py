@@ -1,0 +1,242 @@
+"""Write a `.dlmsnap` archive from a directory tree.
+
+Two passes over the inputs, because the tar header that names a blob by its
+sha256 comes before the blob's bytes and the manifest (with every digest)
+comes first of all:
+
+1. scan and hash: every file's sha256 and blake3 in parallel; identical
+   contents become one blob;
+2. write: the manifest member, then each blob member, cut into frames of
+   FRAME_SIZE bytes that worker threads read (pread) and compress
+   independently; frames are written in order, then the end-of-archive
+   frame and the seek table.
+
+A file that changes between the passes is detected (size, mtime, ctime,
+inode) and the pack fails rather than write an archive that lies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from snaparc import __version__
+from snaparc.errors import SourceError, UsageError
+from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK, TAR_EOF
+from snaparc.format.layout import Layout, MemberPlan, plan_layout
+from snaparc.format.manifest import (
+    BlobEntry,
+    Digests,
+    FileEntry,
+    Manifest,
+    MetadataValue,
+    archive_id,
+    build_manifest,
+    encode_manifest,
+)
+from snaparc.format.seektable import SeekEntry, encode_seek_table
+from snaparc.format.tarheader import build_header
+from snaparc.hashing import hash_files
+from snaparc.progress import Progress
+from snaparc.source_tree import SourceFile, SourceTree, scan_tree
+
+CREATED_BY = f"snaparc {__version__}"
+MIN_LEVEL, MAX_LEVEL = 1, 19
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PackResult:
+    archive_id: str
+    manifest: Manifest
+    compressed_bytes: int
+    frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackPlan:
+    """What pass 1 found: the manifest and where each stored blob's bytes are."""
+
+    manifest: Manifest
+    manifest_bytes: bytes
+    layout: Layout
+    sources: dict[str, SourceFile]  # blob sha256 -> a file holding its bytes
+    tree: SourceTree
+
+
+def plan_pack(
+    src: Path,
+    *,
+    threads: int | None = None,
+    metadata: dict[str, MetadataValue] | None = None,
+    tree: SourceTree | None = None,
+    base_blobs: frozenset[str] = frozenset(),
+    base_id: str | None = None,
+) -> PackPlan:
+    """Pass 1: scan, hash, dedupe; the manifest and layout of the archive."""
+    tree = tree or scan_tree(src)
+    digests = hash_files(
+        ((f.abs, f.size) for f in tree.files), threads=threads or default_threads()
+    )
+    blobs: dict[str, BlobEntry] = {}
+    sources: dict[str, SourceFile] = {}
+    files: list[FileEntry] = []
+    for f, d in zip(tree.files, digests, strict=True):
+        if d.size != f.size or f.changed():
+            raise SourceError(f"{f.abs} changed while it was being packed", path=str(f.abs))
+        if d.sha256 not in blobs:
+            external = d.sha256 in base_blobs
+            blobs[d.sha256] = BlobEntry(
+                digests=Digests(blake3=d.blake3, sha256=d.sha256), size=d.size, external=external
+            )
+            sources[d.sha256] = f
+        files.append(FileEntry(path=f.rel, size=f.size, executable=f.executable, blob=d.sha256))
+    has_external = any(b.external for b in blobs.values())
+    manifest = build_manifest(
+        files=files,
+        dirs=tree.empty_dirs,
+        blobs=list(blobs.values()),
+        created_by=CREATED_BY,
+        metadata=metadata,
+        base=base_id if has_external else None,
+    )
+    data = encode_manifest(manifest)
+    return PackPlan(manifest, data, plan_layout(manifest, len(data)), sources, tree)
+
+
+@dataclass(frozen=True, slots=True)
+class _FrameJob:
+    member: MemberPlan
+    index: int  # frame number within the member
+    length: int  # decompressed bytes in this frame
+
+
+def _frame_jobs(layout: Layout) -> Iterator[_FrameJob]:
+    for m in layout.members:
+        first = m.first_frame
+        for j in range(m.num_frames):
+            yield _FrameJob(m, j, layout.frame_sizes[first + j])
+
+
+class _FrameBuilder:
+    """Builds and compresses one frame; one compressor per worker thread."""
+
+    def __init__(self, plan: PackPlan, level: int) -> None:
+        self._plan = plan
+        self._level = level
+        self._local = threading.local()
+
+    def _cctx(self) -> zstandard.ZstdCompressor:
+        cctx: zstandard.ZstdCompressor | None = getattr(self._local, "cctx", None)
+        if cctx is None:
+            cctx = zstandard.ZstdCompressor(
+                level=self._level, write_checksum=True, write_content_size=True, threads=0
+            )
+            self._local.cctx = cctx
+        return cctx
+
+    def raw(self, job: _FrameJob) -> bytearray:
+        member = job.member
+        buf = bytearray(job.length)
+        start = job.index * FRAME_SIZE  # member offset of this frame
+        if job.index == 0:
+            buf[0:TAR_BLOCK] = build_header(member.name, member.size)
+        if member.blob is None:
+            data = self._plan.manifest_bytes
+            lo = max(start, TAR_BLOCK)
+            hi = min(start + job.length, TAR_BLOCK + member.size)
+            if hi > lo:
+                buf[lo - start : hi - start] = data[lo - TAR_BLOCK : hi - TAR_BLOCK]
+            return buf
+        src = self._plan.sources[member.blob.sha256]
+        lo = max(start, TAR_BLOCK)
+        hi = min(start + job.length, TAR_BLOCK + member.size)
+        if hi > lo:
+            self._read_into(src, memoryview(buf)[lo - start : hi - start], lo - TAR_BLOCK)
+        return buf
+
+    @staticmethod
+    def _read_into(src: SourceFile, view: memoryview, offset: int) -> None:
+        try:
+            fd = os.open(src.abs, os.O_RDONLY)
+        except OSError as exc:
+            raise SourceError(f"cannot read {src.abs}: {exc.strerror}", path=str(src.abs)) from None
+        try:
+            done = 0
+            while done < len(view):
+                n = os.preadv(fd, [view[done:]], offset + done)
+                if n == 0:
+                    raise SourceError(f"{src.abs} shrank while being packed", path=str(src.abs))
+                done += n
+        finally:
+            os.close(fd)
+
+    def compress(self, job: _FrameJob) -> tuple[bytes, int]:
+        raw = self.raw(job)
+        return self._cctx().compress(raw), len(raw)
+
+
+def write_archive(
+    plan: PackPlan,
+    out: BinaryIO,
+    *,
+    level: int = 3,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> PackResult:
+    """Pass 2: compress frames in parallel and write them in order to `out`."""
+    if not MIN_LEVEL <= level <= MAX_LEVEL:
+        raise UsageError(f"--level must be between {MIN_LEVEL} and {MAX_LEVEL}")
+    workers = threads or default_threads()
+    builder = _FrameBuilder(plan, level)
+    entries: list[SeekEntry] = []
+    written = 0
+    window = max(2, workers * 2)
+    write: Callable[[bytes], object] = out.write
+
+    def emit(data: bytes, raw_len: int) -> None:
+        nonlocal written
+        write(data)
+        written += len(data)
+        entries.append(SeekEntry(len(data), raw_len))
+        if progress is not None:
+            progress.advance(raw_len)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snaparc-pack") as pool:
+        pending: deque[Future[tuple[bytes, int]]] = deque()
+        try:
+            for job in _frame_jobs(plan.layout):
+                if len(pending) >= window:
+                    emit(*pending.popleft().result())
+                pending.append(pool.submit(builder.compress, job))
+            while pending:
+                emit(*pending.popleft().result())
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+    eof = zstandard.ZstdCompressor(
+        level=level, write_checksum=True, write_content_size=True
+    ).compress(TAR_EOF)
+    emit(eof, len(TAR_EOF))
+    table = encode_seek_table(entries)
+    write(table)
+    written += len(table)
+    for f in plan.sources.values():
+        if f.changed():
+            raise SourceError(f"{f.abs} changed while it was being packed", path=str(f.abs))
+    return PackResult(archive_id(plan.manifest_bytes), plan.manifest, written, len(entries))

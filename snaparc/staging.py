@@ -1,0 +1,263 @@
+"""Publish outputs complete or not at all.
+
+- `AtomicFile`: write to a process-unique temp file beside the target, fsync,
+  rename over the target. No truncated file ever carries the final name.
+- `StagingDir`: build a tree in `.NAME.snaparc-staging-PID-TOKEN` beside the
+  target, fsync files and directories, then publish with one rename (or an
+  atomic exchange with an existing target, `--force`). A SIGKILL at any
+  moment leaves the old state or the complete new one; the next run removes
+  staging left by dead processes.
+
+Nothing outside the target and its staging sibling is created, changed,
+chmod'ed or re-timed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from snaparc.errors import DestinationError, DiskFullError, IOFailure
+
+_STAGING_TAG = ".snaparc-staging-"
+_TMP_TAG = ".snaparc-tmp-"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def os_error(exc: OSError, what: str) -> Exception:
+    """Map an OSError to the snaparc class scripts can tell apart."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"no space left on device while {what}")
+    return IOFailure(f"{what}: {exc.strerror or exc}")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale_owner(name: str, tag: str) -> int | None:
+    rest = name.split(tag, 1)[1]
+    pid_text = rest.split("-", 1)[0]
+    return int(pid_text) if pid_text.isdigit() else None
+
+
+def clean_stale(parent: Path, target_name: str) -> list[Path]:
+    """Remove staging/temp siblings of `target_name` left by dead processes."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        for tag in (_STAGING_TAG, _TMP_TAG):
+            prefix = f".{target_name}{tag}"
+            if not entry.name.startswith(prefix):
+                continue
+            pid = _stale_owner(entry.name, tag)
+            if pid is None or pid == os.getpid() or _pid_alive(pid):
+                continue
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                _rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a tree we created, including read-only directories in it."""
+    if path.is_symlink() or not path.exists():
+        path.unlink(missing_ok=True)
+        return
+    for root, dirs, _ in os.walk(path):
+        for d in dirs:
+            p = os.path.join(root, d)
+            if not os.path.islink(p):
+                os.chmod(p, 0o700)
+    os.chmod(path, 0o700)
+    shutil.rmtree(path)
+
+
+def _unique(parent: Path, name: str, tag: str) -> Path:
+    return parent / f".{name}{tag}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2). False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def check_target(target: Path, *, force: bool, kind: str = "directory") -> bool:
+    """Refuse unusable targets; True if the target exists and will be replaced."""
+    parent = target.parent
+    if not parent.is_dir():
+        raise DestinationError(f"parent directory {parent} does not exist", path=str(target))
+    if target.is_symlink():
+        raise DestinationError(
+            f"{target} is a symbolic link; refusing to write through it", path=str(target)
+        )
+    if not target.exists():
+        return False
+    st = target.lstat()
+    if kind == "directory":
+        if not stat.S_ISDIR(st.st_mode):
+            raise DestinationError(f"{target} exists and is not a directory", path=str(target))
+        if not force and any(os.scandir(target)):
+            raise DestinationError(
+                f"{target} exists and is not empty (use --force to replace it atomically)",
+                path=str(target),
+            )
+        return True
+    if not stat.S_ISREG(st.st_mode):
+        raise DestinationError(f"{target} exists and is not a regular file", path=str(target))
+    if not force:
+        raise DestinationError(f"{target} exists (use --force to replace it)", path=str(target))
+    return True
+
+
+class AtomicFile:
+    """A binary file written under a temp name, published by `commit()`."""
+
+    def __init__(self, target: Path, *, force: bool = False) -> None:
+        self.target = target
+        check_target(target, force=force, kind="file")
+        clean_stale(target.parent, target.name)
+        self.tmp = _unique(target.parent, target.name, _TMP_TAG)
+        try:
+            self.file: BinaryIO = open(self.tmp, "xb")  # noqa: SIM115
+        except OSError as exc:
+            raise os_error(exc, f"creating {self.tmp}") from None
+        self._done = False
+
+    def commit(self) -> None:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.chmod(self.tmp, 0o644 & ~_umask())
+            os.replace(self.tmp, self.target)
+            fsync_dir(self.target.parent)
+        except OSError as exc:
+            self.abort()
+            raise os_error(exc, f"writing {self.target}") from None
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self.file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif not self._done:
+            self.commit()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class StagingDir:
+    """A private directory beside `target` that becomes `target` on publish."""
+
+    def __init__(self, target: Path, *, force: bool = False) -> None:
+        self.target = Path(os.path.abspath(target))
+        self.replaces = check_target(self.target, force=force)
+        clean_stale(self.target.parent, self.target.name)
+        self.path = _unique(self.target.parent, self.target.name, _STAGING_TAG)
+        try:
+            os.mkdir(self.path, 0o700)
+        except OSError as exc:
+            raise os_error(exc, f"creating staging directory {self.path}") from None
+        self._done = False
+
+    def publish(self, *, dir_mode: int = 0o755) -> None:
+        """fsync every directory, then make the staging tree the target."""
+        try:
+            dirs = [Path(root) for root, _, _ in os.walk(self.path)]
+            for d in reversed(dirs):
+                fsync_dir(d)
+                os.chmod(d, dir_mode)
+            if self.replaces and self.target.exists():
+                if not _rename_exchange(self.path, self.target):
+                    aside = _unique(self.target.parent, self.target.name, _STAGING_TAG)
+                    os.rename(self.target, aside)
+                    os.rename(self.path, self.target)
+                    self.path = aside
+                fsync_dir(self.target.parent)
+                _rmtree(self.path)  # now holds the old tree
+            else:
+                os.rename(self.path, self.target)
+                fsync_dir(self.target.parent)
+        except OSError as exc:
+            self.abort()
+            raise os_error(exc, f"publishing {self.target}") from None
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        _rmtree(self.path)
+
+    def __enter__(self) -> StagingDir:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()

@@ -1,0 +1,148 @@
+"""Unpack an archive into a directory tree: verified, then published atomically.
+
+The tree is built in a staging directory beside the target from the
+manifest's paths (never from tar member names): each blob's bytes go to the
+first file that uses it and are copied to the others once both digests
+matched. Only after the whole archive verified (seek table and trailing bytes
+included) does the staging directory become the target, with one rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from snaparc.errors import DiskFullError, IntegrityError
+from snaparc.format.limits import DEFAULT_LIMITS, Limits
+from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
+from snaparc.progress import Progress
+from snaparc.reader import ReadReport, read_archive
+from snaparc.staging import StagingDir, os_error
+
+# Room kept free beyond the payload: metadata, staging, other writers.
+DISK_HEADROOM = 64 * 1024 * 1024
+
+
+def file_mode(executable: bool, *, read_only: bool) -> int:
+    if read_only:
+        return 0o555 if executable else 0o444
+    return 0o755 if executable else 0o644
+
+
+def check_free_space(directory: Path, needed: int) -> None:
+    free = shutil.disk_usage(directory).free
+    if needed + DISK_HEADROOM > free:
+        raise DiskFullError(
+            f"not enough free space in {directory}: need {needed} bytes "
+            f"(+{DISK_HEADROOM} headroom), {free} free"
+        )
+
+
+class _FileWriter:
+    """Writes one blob's bytes to a new file; fsyncs and closes on close()."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise os_error(exc, f"creating {path}") from None
+
+    def write(self, data: memoryview) -> None:
+        try:
+            view = data
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError as exc:
+            raise os_error(exc, f"writing {self.path}") from None
+
+    def close(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise os_error(exc, f"writing {self.path}") from None
+        finally:
+            os.close(self._fd)
+
+
+class TreeSink:
+    """Lays the manifest's tree out under `root` as blobs arrive."""
+
+    def __init__(self, root: Path, *, read_only: bool = False) -> None:
+        self.root = root
+        self.read_only = read_only
+        self._by_blob: dict[str, list[FileEntry]] = {}
+        self.manifest: Manifest | None = None
+
+    def begin(self, manifest: Manifest, archive_id: str) -> None:
+        self.manifest = manifest
+        check_free_space(self.root, manifest.total_size)
+        self._by_blob = manifest.paths_by_blob()
+        dirs = {str(Path(f.path).parent) for f in manifest.files} | set(manifest.dirs)
+        for d in sorted(dirs):
+            if d != ".":
+                (self.root / d).mkdir(parents=True, exist_ok=True)
+
+    def _path(self, entry: FileEntry) -> Path:
+        # Paths were checked by the manifest parser: relative, no '..', NFC.
+        return self.root / entry.path
+
+    def open_blob(self, blob: BlobEntry) -> _FileWriter:
+        return _FileWriter(self._path(self._by_blob[blob.sha256][0]))
+
+    def blob_done(self, blob: BlobEntry) -> None:
+        entries = self._by_blob[blob.sha256]
+        first = self._path(entries[0])
+        try:
+            for other in entries[1:]:
+                dst = self._path(other)
+                shutil.copyfile(first, dst, follow_symlinks=False)
+                with open(dst, "rb+") as f:
+                    os.fsync(f.fileno())
+            for entry in entries:
+                os.chmod(self._path(entry), file_mode(entry.executable, read_only=self.read_only))
+        except OSError as exc:
+            raise os_error(exc, f"writing {first}") from None
+
+    def provide_external(self, blob: BlobEntry, source: Path) -> None:
+        """Fill an external (thin-archive) blob from a verified file."""
+        entries = self._by_blob[blob.sha256]
+        first = self._path(entries[0])
+        shutil.copyfile(source, first, follow_symlinks=False)
+        self.blob_done(blob)
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackResult:
+    target: Path
+    report: ReadReport
+
+
+def unpack_archive(
+    stream: BinaryIO,
+    dest: Path,
+    *,
+    force: bool = False,
+    threads: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+    read_only: bool = False,
+) -> UnpackResult:
+    """Verify every byte of `stream` and publish its tree at `dest` atomically."""
+    with StagingDir(dest, force=force) as staging:
+        sink = TreeSink(staging.path, read_only=read_only)
+        report = read_archive(stream, sink, threads=threads, limits=limits, progress=progress)
+        external = [b for b in report.manifest.blobs if b.external]
+        if external:
+            raise IntegrityError(
+                f"thin archive: {len(external)} blobs live in base archive "
+                f"{report.manifest.base}; pass --base BASE.dlmsnap"
+            )
+        staging.publish()
+    return UnpackResult(staging.target, report)

@@ -1,0 +1,20 @@
+"""Verify an archive without writing its payload anywhere."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from snaparc.format.limits import DEFAULT_LIMITS, Limits
+from snaparc.progress import Progress
+from snaparc.reader import ReadReport, read_archive
+
+
+def verify_archive(
+    stream: BinaryIO,
+    *,
+    threads: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+) -> ReadReport:
+    """Check everything `read_archive` checks; raise on the first problem."""
+    return read_archive(stream, None, threads=threads, limits=limits, progress=progress)
