@@ -75,12 +75,15 @@ class BaseModelSpec(BaseModel):
     def _exactly_the_plan_the_modality_needs(self) -> BaseModelSpec:
         needs_audio = self.modality == "audio-language"
         needs_vl = self.modality == "vision-language"
+        problems = []
         for field, needed in (("audio_plan", needs_audio), ("vl_plan", needs_vl)):
             present = getattr(self, field) is not None
             if needed and not present:
-                raise ValueError(f"modality {self.modality!r} requires {field}")
+                problems.append(f"modality {self.modality!r} requires {field}")
             if present and not needed:
-                raise ValueError(f"modality {self.modality!r} must not carry {field}")
+                problems.append(f"modality {self.modality!r} must not carry {field}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
