@@ -91,3 +91,45 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return S3Store(
         bucket, "pre/fix", settings, chunk_size=5 * 1024 * 1024, multipart_threshold=6 * 1024 * 1024
     )
+
+
+# --- archives --------------------------------------------------------------------
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def pack(src: Path, out: Path, *, level: int = 3) -> Path:
+    """Pack `src` into `out` with the core packer."""
+    from snaparc.pack import plan_pack, write_archive
+
+    plan = plan_pack(src, threads=2)
+    with open(out, "xb") as f:
+        write_archive(plan, f, level=level, threads=2)
+    return out
+
+
+def random_files(seed: int, n: int = 5, size: int = 40_000) -> dict[str, bytes]:
+    import random
+
+    rng = random.Random(seed)
+    return {f"dir{i % 2}/file{i}.bin": rng.randbytes(rng.randrange(1, size)) for i in range(n)}
+
+
+@pytest.fixture
+def v1_files() -> dict[str, bytes]:
+    files = random_files(1)
+    files["adapter_config.json"] = b'{"r": 8}\n'
+    files["empty.txt"] = b""
+    return files
+
+
+@pytest.fixture
+def archive_v1(tmp_path: Path, v1_files: dict[str, bytes]) -> Path:
+    src = write_tree(tmp_path / "src_v1", v1_files)
+    return pack(src, tmp_path / "v1.dlmsnap")

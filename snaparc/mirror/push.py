@@ -1,0 +1,235 @@
+"""Push a `.dlmsnap` archive to a mirror.
+
+Order (spec/MIRROR.md, "Writing"):
+
+1. verify the whole archive with the verified reader; a bad archive is never
+   pushed;
+2. upload the part objects of the manifest member and of every blob member
+   the mirror lacks: create-only, never overwriting; a part already present
+   is skipped after its size is checked (its content is checked by every
+   pull); bounded concurrency (`jobs` parts in flight, each at most
+   PART_FRAMES frames, so memory stays below about (jobs + 1) x 36 MiB);
+3. then the archive record `archives/<ID>.json` (create-only);
+4. then, last, the ref (overwritten: refs move).
+
+Every step is idempotent, so an interrupted push re-run skips the parts that
+are complete and finishes. Transient store errors are retried by the store
+(`RetryingStore`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from snaparc.errors import InputNotFoundError, IntegrityError, IOFailure
+from snaparc.format.limits import DEFAULT_LIMITS, Limits
+from snaparc.mirror.layout import (
+    ArchiveRecord,
+    MemberRecord,
+    Part,
+    blob_part_key,
+    decode_record,
+    encode_record,
+    encode_ref,
+    manifest_part_key,
+    record_key,
+    ref_key,
+    split_parts,
+)
+from snaparc.mirror.store import ObjectExistsError, Store
+from snaparc.mirror.url import check_ref_name
+
+
+class MirrorObjectError(IntegrityError):
+    """An object already in the mirror cannot be what its key promises."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class PushReport:
+    archive_id: str
+    ref: str | None
+    bytes_sent: int
+    bytes_skipped: int
+    objects_sent: int
+    objects_skipped: int
+    record_written: bool
+    # The mirror already held this archive id encoded differently (another
+    # compression level); its encoding was kept and pulls rebuild that one.
+    kept_other_encoding: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Uploaded:
+    sha256: str
+    size: int
+    sent: bool
+
+
+def _upload_part(store: Store, key_for: Callable[[str], str], data: bytes) -> _Uploaded:
+    """Upload one part unless present; 'present' means the right size."""
+    sha = hashlib.sha256(data).hexdigest()
+    key = key_for(sha)
+    info = store.head(key)
+    if info is None:
+        try:
+            store.put(key, data, mode="create")
+            return _Uploaded(sha, len(data), True)
+        except ObjectExistsError:  # a concurrent writer (or our own retried put) won
+            info = store.head(key)
+    if info is None or info.size != len(data):
+        found = "nothing" if info is None else f"{info.size} bytes"
+        raise MirrorObjectError(
+            f"mirror object {store.describe(key)} should hold {len(data)} bytes but holds "
+            f"{found}; it is damaged: remove it and push again",
+            key=key,
+        )
+    return _Uploaded(sha, len(data), False)
+
+
+def _key_maker(aid: str, blob: str | None) -> Callable[[str], str]:
+    if blob is None:
+        return lambda sha: manifest_part_key(aid, sha)
+    return lambda sha: blob_part_key(blob, sha)
+
+
+class _Tally:
+    """Counts parts sent and skipped; collects parts in archive order."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.sent = self.skipped = self.n_sent = self.n_skipped = 0
+        self._progress = progress
+
+    def finish(
+        self, item: tuple[Future[_Uploaded], int, list[int]], parts: list[list[Part]]
+    ) -> None:
+        fut, member, frames = item
+        up = fut.result()
+        parts[member].append(Part(up.sha256, up.size, tuple(frames)))
+        if up.sent:
+            self.sent += up.size
+            self.n_sent += 1
+        else:
+            self.skipped += up.size
+            self.n_skipped += 1
+        if self._progress is not None:
+            self._progress(up.size)
+
+
+def _pread(f: BinaryIO, start: int, end: int) -> bytes:
+    f.seek(start)
+    data = f.read(end - start)
+    if len(data) != end - start:
+        raise IOFailure(f"archive changed while it was pushed (short read at {start})")
+    return data
+
+
+def push_archive(
+    archive: Path,
+    store: Store,
+    *,
+    ref: str | None = None,
+    jobs: int = 4,
+    threads: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Callable[[int], None] | None = None,
+) -> PushReport:
+    """Verify `archive`, then upload what `store` lacks, the record, the ref."""
+    from snaparc.archive_index import open_index
+    from snaparc.verify import verify_archive
+
+    if ref is not None:
+        check_ref_name(ref)
+    jobs = max(1, jobs)
+    try:
+        f = open(archive, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise InputNotFoundError(f"{archive}: no such archive", path=str(archive)) from None
+    except OSError as exc:
+        raise IOFailure(f"cannot open {archive}: {exc.strerror or exc}") from None
+    with f:
+        verified = verify_archive(f, threads=threads, limits=limits)
+        f.seek(0)
+        index = open_index(f, limits=limits)
+        if index.archive_id != verified.archive_id or index.frame_offsets[0] != 0:
+            raise IOFailure(f"{archive} changed while it was pushed")
+        aid = index.archive_id
+        file_hash = hashlib.sha256()
+        members: list[MemberRecord] = []
+        tally = _Tally(progress)
+        parts: list[list[Part]] = [[] for _ in index.layout.members]
+        pending: deque[tuple[Future[_Uploaded], int, list[int]]] = deque()
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="snaparc-push") as pool:
+            try:
+                for i, plan in enumerate(index.layout.members):
+                    first = plan.first_frame
+                    table_part = index.seek_table[first : first + plan.num_frames]
+                    key_for = _key_maker(aid, plan.blob.sha256 if plan.blob else None)
+                    frame = first
+                    for run in split_parts([e.compressed_size for e in table_part]):
+                        start = index.frame_offsets[frame]
+                        frame += len(run)
+                        data = _pread(f, start, index.frame_offsets[frame])
+                        file_hash.update(data)
+                        while len(pending) >= jobs:
+                            tally.finish(pending.popleft(), parts)
+                        pending.append((pool.submit(_upload_part, store, key_for, data), i, run))
+                        del data
+                while pending:
+                    tally.finish(pending.popleft(), parts)
+            except BaseException:
+                for fut, _, _ in pending:
+                    fut.cancel()
+                raise
+        members = [
+            MemberRecord(plan.blob.sha256 if plan.blob else None, plan.size, tuple(parts[i]))
+            for i, plan in enumerate(index.layout.members)
+        ]
+
+        eof_start, eof_end = index.eof_range()
+        end_frame = _pread(f, eof_start, eof_end)
+        file_hash.update(end_frame)
+        table = _pread(f, index.seek_table_offset, index.file_size)
+        file_hash.update(table)
+
+    record = ArchiveRecord(
+        archive_id=aid,
+        manifest=members[0],
+        blobs=tuple(members[1:]),
+        end_frame=end_frame,
+        file_size=index.file_size,
+        file_sha256=file_hash.hexdigest(),
+    )
+    if record.seek_table() != table:
+        raise IOFailure(f"{archive} changed while it was pushed (seek table differs)")
+    data = encode_record(record)
+    decode_record(data, archive_id=aid)  # the record we write must be one we read
+    written, other = _put_record(store, aid, data)
+    if ref is not None:
+        store.put(ref_key(ref), encode_ref(aid), mode="overwrite")
+    return PushReport(
+        aid, ref, tally.sent, tally.skipped, tally.n_sent, tally.n_skipped, written, other
+    )
+
+
+def _put_record(store: Store, aid: str, data: bytes) -> tuple[bool, bool]:
+    """(written, kept_other_encoding)."""
+    key = record_key(aid)
+    try:
+        store.put(key, data, mode="create")
+        return True, False
+    except ObjectExistsError:
+        existing = store.get(key)
+    if existing == data:
+        return False, False
+    decode_record(existing, archive_id=aid)
+    return False, True
