@@ -37,6 +37,7 @@ from snaparc.reader import (
     check_member_header,
     decompress_frame,
     next_data_frame,
+    read_into_of,
     read_manifest_head,
 )
 
@@ -96,7 +97,7 @@ def open_index(f: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> ArchiveIndex:
         )
     f.seek(0)
     splitter = FrameSplitter(
-        lambda k: f.read(min(max(k, 64 * 1024), FRAME_SIZE)), max_frame_bytes=limits.max_frame_bytes
+        read_into_of(f), max_frame_bytes=limits.max_frame_bytes, chunk=64 * 1024
     )
     manifest, body, head = read_manifest_head(lambda what: next_data_frame(splitter, what), limits)
     layout = plan_layout(manifest, len(body))
@@ -115,7 +116,9 @@ def iter_member_frames(f: BinaryIO, index: ArchiveIndex, member: MemberPlan) -> 
     """The exact compressed frames of one member, split and profile-checked."""
     start, end = index.member_range(member)
     data = _pread(f, start, end - start)
-    splitter = FrameSplitter(io.BytesIO(data).read, max_frame_bytes=DEFAULT_LIMITS.max_frame_bytes)
+    splitter = FrameSplitter(
+        io.BytesIO(data).readinto, max_frame_bytes=DEFAULT_LIMITS.max_frame_bytes
+    )
     frames: list[RawFrame] = []
     for j in range(member.num_frames):
         frame = next_data_frame(splitter, f"frame {j} of {member.name}")

@@ -10,7 +10,7 @@ from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import Manifest, archive_id
 from snaparc.format.zstdframes import FrameSplitter
 from snaparc.inputs import is_seekable
-from snaparc.reader import next_data_frame, read_manifest_head
+from snaparc.reader import next_data_frame, read_into_of, read_manifest_head
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ def read_listing(stream: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> Listin
     if is_seekable(stream):
         index = open_index(stream, limits=limits)
         return Listing(index.manifest, index.archive_id, index.file_size, len(index.seek_table))
-    splitter = FrameSplitter(stream.read, max_frame_bytes=limits.max_frame_bytes)
+    splitter = FrameSplitter(
+        read_into_of(stream), max_frame_bytes=limits.max_frame_bytes, chunk=64 * 1024
+    )
     manifest, body, _ = read_manifest_head(lambda w: next_data_frame(splitter, w), limits)
     return Listing(manifest, archive_id(body), None, None)

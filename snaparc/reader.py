@@ -209,6 +209,19 @@ class _BlobState:
         self.writer = writer
 
 
+def read_into_of(stream: BinaryIO) -> Callable[[memoryview], int]:
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return lambda view: int(readinto(view) or 0)
+
+    def fallback(view: memoryview) -> int:
+        data = stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return fallback
+
+
 def read_archive(
     stream: BinaryIO,
     sink: BlobSink | None = None,
@@ -223,7 +236,7 @@ def read_archive(
 
     workers = threads or default_threads()
     splitter = FrameSplitter(
-        lambda n: stream.read(max(n, read_size)), max_frame_bytes=limits.max_frame_bytes
+        read_into_of(stream), max_frame_bytes=limits.max_frame_bytes, chunk=read_size
     )
 
     def next_frame(what: str) -> RawFrame:

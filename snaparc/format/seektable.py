@@ -56,7 +56,7 @@ def decode_footer(footer: bytes) -> int:
     return int(n)
 
 
-def decode_seek_table(frame: bytes, *, max_frames: int) -> list[SeekEntry]:
+def decode_seek_table(frame: bytes | bytearray, *, max_frames: int) -> list[SeekEntry]:
     """Decode a whole seek-table skippable frame (its 8-byte header included)."""
     if len(frame) < 8 + FOOTER_SIZE:
         raise CorruptArchiveError("seek table frame is too short")

@@ -45,7 +45,7 @@ class RawFrame:
     """One frame's exact bytes and where it started in the stream."""
 
     offset: int
-    data: bytes
+    data: bytes | bytearray
     skippable_magic: int | None  # set for skippable frames
     header: FrameHeader | None  # set for zstd data frames
 
@@ -119,15 +119,27 @@ def check_frame_header(header: FrameHeader, *, offset: int, max_content: int) ->
 class FrameSplitter:
     """Cut a zstd stream into frames by walking headers; bounded memory.
 
-    `read(n)` must return up to n bytes, b"" only at end of stream.
+    `read_into(view)` must fill up to len(view) bytes and return the count,
+    0 only at end of stream. Each frame is read straight into its own
+    buffer (no copy but the kernel's); bytes read past a frame's end are
+    carried into the next frame's buffer.
     """
 
-    def __init__(self, read: Callable[[int], bytes], *, max_frame_bytes: int) -> None:
-        self._read = read
-        self._buf = bytearray()
+    def __init__(
+        self,
+        read_into: Callable[[memoryview], int],
+        *,
+        max_frame_bytes: int,
+        chunk: int = 1 << 20,
+    ) -> None:
+        self._read_into = read_into
+        self.max_frame_bytes = max_frame_bytes
+        self._chunk = chunk
+        self._cap = max_frame_bytes + chunk
+        self._buf = bytearray(self._cap)
+        self._len = 0  # valid bytes in self._buf
         self._pos = 0  # stream offset of self._buf[0]
         self._eof = False
-        self.max_frame_bytes = max_frame_bytes
 
     @property
     def offset(self) -> int:
@@ -135,20 +147,27 @@ class FrameSplitter:
 
     def _fill(self, n: int) -> bool:
         """Ensure at least n buffered bytes; False if the stream ends first."""
-        while len(self._buf) < n and not self._eof:
-            chunk = self._read(max(n - len(self._buf), 1 << 20))
-            if not chunk:
+        while self._len < n and not self._eof:
+            want = min(max(n - self._len, self._chunk), self._cap - self._len)
+            got = self._read_into(memoryview(self._buf)[self._len : self._len + want])
+            if not got:
                 self._eof = True
                 break
-            self._buf += chunk
-        return len(self._buf) >= n
+            self._len += got
+        return self._len >= n
 
     def at_end(self) -> bool:
         return not self._fill(1)
 
-    def _take(self, n: int) -> bytes:
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
+    def _take(self, n: int) -> bytearray:
+        """Hand out the first n buffered bytes; keep the rest for the next frame."""
+        out = self._buf
+        rest = self._len - n
+        self._buf = bytearray(self._cap)
+        if rest:
+            self._buf[:rest] = memoryview(out)[n : self._len]
+        del out[n:]
+        self._len = rest
         self._pos += n
         return out
 
@@ -181,7 +200,7 @@ class FrameSplitter:
                 "the file is not a .dlmsnap archive or is damaged"
             )
         self._fill(18)
-        header = parse_frame_header(bytes(self._buf[:18]), offset=start)
+        header = parse_frame_header(bytes(self._buf[: min(18, self._len)]), offset=start)
         pos = header.header_size
         block_max = min(header.window_size, _BLOCK_MAX) if header.window_size else _BLOCK_MAX
         while True:
@@ -221,4 +240,4 @@ class FrameSplitter:
     def read_rest(self, limit: int) -> bytes:
         """Up to `limit` bytes that follow the last frame (for trailing-data checks)."""
         self._fill(limit)
-        return bytes(self._buf[:limit])
+        return bytes(self._buf[: min(limit, self._len)])
