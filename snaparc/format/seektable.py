@@ -44,7 +44,7 @@ def seek_table_size(num_frames: int) -> int:
     return 8 + 8 * num_frames + FOOTER_SIZE
 
 
-def decode_footer(footer: bytes) -> int:
+def decode_footer(footer: bytes | bytearray) -> int:
     """Number of frames, from the last 9 bytes of the file."""
     if len(footer) != FOOTER_SIZE:
         raise CorruptArchiveError("file too short for a seek table")
