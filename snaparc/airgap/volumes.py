@@ -500,7 +500,8 @@ class SplitReader(io.RawIOBase):
     index. `readinto` fills the whole buffer across volume boundaries (short
     only at end of archive). `seek` gives random access; a volume read other
     than from its start onwards in one pass is not digest-checked (its size
-    still is). `verified_volumes` lists the volumes whose digest matched.
+    still is). `verified_volumes` lists the volumes whose digest matched. Once
+    a volume's digest has failed, every later read touching it raises again.
     """
 
     def __init__(self, index: VolumeIndex) -> None:
@@ -519,6 +520,7 @@ class SplitReader(io.RawIOBase):
         self._hash_pos = 0
         self._hash: Any = None
         self._verified: set[int] = set()
+        self._failed: dict[int, VolumeError] = {}  # known-bad volumes stay bad
 
     @property
     def size(self) -> int:
@@ -563,6 +565,8 @@ class SplitReader(io.RawIOBase):
         done = 0
         while done < len(out) and self._pos < self.size:
             vol = self._volume_at(self._pos)
+            if vol in self._failed:
+                raise self._failed[vol]
             entry = self.index.volumes[vol]
             offset = self._pos - self._starts[vol]
             f = self._open(vol)
@@ -641,10 +645,11 @@ class SplitReader(io.RawIOBase):
             self._hash_vol = None
             actual = self._hash.hexdigest()
             if actual != entry.sha256:
-                raise VolumeDigestError(
+                self._failed[vol] = VolumeDigestError(
                     f"volume {entry.name} is corrupt: sha256 {actual}, "
                     f"the index says {entry.sha256}",
                     volume=entry.name,
                     path=str(self._paths[vol]),
                 )
+                raise self._failed[vol]
             self._verified.add(vol)

@@ -234,6 +234,14 @@ def test_corrupt_volume_is_named_before_its_last_byte_is_returned(
         with pytest.raises(VolumeDigestError, match=r"OUT\.dlmsnap\.002") as exc:
             r.read(1)
         assert exc.value.volume == "OUT.dlmsnap.002"
+        # Retrying (or seeking into the bad volume) cannot launder the damage.
+        with pytest.raises(VolumeDigestError):
+            r.read(1)
+        r.seek(4000)
+        with pytest.raises(VolumeDigestError):
+            r.read(1)
+        r.seek(6000)
+        assert r.read() == data[6000:]
     with pytest.raises(VolumeDigestError):
         _read_all(out, read_size=1 << 20)
 
