@@ -11,6 +11,9 @@ Everything here builds in seconds on a CPU without network access:
 - `add_lora()` wraps a base in a LoRA with non-zero weights
   (`init_lora_weights=False`); `save_adapter_to_store()` writes it as
   `adapter/versions/vNNNN/` (or a named adapter) with its `current.txt`.
+- `build_case("audio" | "llava", root)` does all of it once: the base saved
+  before the LoRA, the processor saved, a store template, a batch and the
+  in-memory LoRA model's logits on it (`TinyCase`).
 
 Materialize tests reuse these builders, so their signatures are a contract.
 torch, transformers, peft and tokenizers are imported inside the functions.
@@ -18,9 +21,12 @@ torch, transformers, peft and tokenizers are imported inside the functions.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from snaparc.hf import Store
 
 SEED = 1234
 AUDIO_SPECIAL_TOKENS = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
@@ -230,3 +236,41 @@ def forward_logits(model: Any, batch: Any) -> Any:
 
     with torch.no_grad():
         return model(**batch).logits
+
+
+@dataclass
+class TinyCase:
+    """A tiny base + LoRA, saved once per session.
+
+    `base_dir`: the base saved before the LoRA was added; `store_template`: a
+    store holding the adapter as `adapter/versions/v0001` (copy it, do not
+    modify it); `peft_model`: the in-memory LoRA model; `batch`: processor
+    output for `tiny.inputs`; `logits`: the in-memory model's logits on it.
+    """
+
+    tiny: Any
+    peft_model: Any
+    base_dir: Path
+    processor_dir: Path
+    store_template: Path
+    batch: Any
+    logits: Any
+
+    def new_store(self, where: Path) -> Store:
+        shutil.copytree(self.store_template, where)
+        return Store(where)
+
+
+def build_case(kind: str, root: Path) -> TinyCase:
+    """Build the tiny `kind` ("audio" or "llava") model, its LoRA and saved copies under `root`."""
+    tiny = build_tiny_audio() if kind == "audio" else build_tiny_llava()
+    base_dir = root / "base"
+    tiny.model.save_pretrained(str(base_dir))
+    processor_dir = root / "processor"
+    tiny.processor.save_pretrained(str(processor_dir))
+    peft_model = add_lora(tiny.model, tiny.lora_targets)
+    store_template = root / "store"
+    save_adapter_to_store(peft_model, store_template)
+    batch = tiny.processor(**tiny.inputs)
+    logits = forward_logits(peft_model, batch)
+    return TinyCase(tiny, peft_model, base_dir, processor_dir, store_template, batch, logits)
