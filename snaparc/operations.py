@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from snaparc.errors import SourceError
+from snaparc.errors import SourceError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import MetadataValue
 from snaparc.inputs import open_archive_input
+from snaparc.listing import read_listing
 from snaparc.pack import PackResult, plan_pack, write_archive
 from snaparc.progress import Progress
 from snaparc.reader import ReadReport
@@ -42,10 +43,7 @@ def snapshot_metadata(
     src: Path, files: list[str], *, allow_undeclared: bool
 ) -> dict[str, MetadataValue]:
     """Metadata for a snapshot export; refuses undeclared files unless allowed."""
-    try:
-        from snaparc.hf.snapshot import inspect_snapshot_tree
-    except ModuleNotFoundError:  # the HF package is being written
-        return {}
+    from snaparc.hf.snapshot import inspect_snapshot_tree
 
     info = inspect_snapshot_tree(src, files)
     if info is None:
@@ -71,24 +69,70 @@ def pack_directory(
     metadata: dict[str, MetadataValue] | None = None,
     progress_factory: ProgressFactory = _no_progress,
     stdout: BinaryIO | None = None,
+    split: int | None = None,
+    sums: bool = False,
+    base: Path | None = None,
 ) -> PackOutcome:
-    """Pack `src` into `out` (atomically), or to stdout when `out` is None."""
+    """Pack `src` into `out` (atomically), or to stdout when `out` is None.
+
+    `split` writes volumes of that many bytes plus an index; `sums` writes
+    `OUT.sha256` and `OUT.b3` for the stock tools; `base` makes a thin
+    archive that stores only the blobs the base archive lacks.
+    """
+    if out is None and (split or sums):
+        raise UsageError("--split and --sums need an output file, not stdout")
     tree = scan_tree(src)
     meta = snapshot_metadata(src, [f.rel for f in tree.files], allow_undeclared=allow_undeclared)
     meta.update(metadata or {})
-    plan = plan_pack(src, threads=threads, metadata=meta, tree=tree)
+    base_blobs: frozenset[str] = frozenset()
+    base_id = None
+    if base is not None:
+        with open_archive_input(base) as f:
+            listing = read_listing(f)
+        base_blobs = frozenset(b.sha256 for b in listing.manifest.stored_blobs)
+        base_id = listing.archive_id
+    plan = plan_pack(
+        src, threads=threads, metadata=meta, tree=tree, base_blobs=base_blobs, base_id=base_id
+    )
     progress: Progress | None = progress_factory(plan.layout.tar_size)
     if out is None:
         sink = stdout if stdout is not None else sys.stdout.buffer
         result = write_archive(plan, sink, level=level, threads=threads, progress=progress)
         sink.flush()
         return PackOutcome(result, None, progress)
-    with AtomicFile(out, force=force) as af:
-        try:
-            result = write_archive(plan, af.file, level=level, threads=threads, progress=progress)
-        except OSError as exc:
-            raise os_error(exc, f"writing {out}") from None
+    try:
+        if split:
+            from snaparc.airgap.volumes import SplitWriter
+
+            if force:
+                _remove_split_set(out)
+            with SplitWriter(out, split) as writer:
+                result = write_archive(
+                    plan, cast(BinaryIO, writer), level=level, threads=threads, progress=progress
+                )
+        else:
+            with AtomicFile(out, force=force) as af:
+                result = write_archive(
+                    plan, af.file, level=level, threads=threads, progress=progress
+                )
+    except OSError as exc:
+        raise os_error(exc, f"writing {out}") from None
+    if sums:
+        from snaparc.airgap.sums import write_sums
+
+        write_sums(out)
     return PackOutcome(result, out, progress)
+
+
+def _remove_split_set(out: Path) -> None:
+    from snaparc.airgap.volumes import read_index, split_index_path
+
+    index = split_index_path(out)
+    if index is None or not index.exists():
+        return
+    for path in read_index(index).paths():
+        path.unlink(missing_ok=True)
+    index.unlink()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,20 +175,21 @@ def verify_path(
 def check_signature(
     source: str | Path, key: str | Path | None, *, require: bool
 ) -> dict[str, str] | None:
-    from snaparc.errors import SignatureError, UsageError
+    """Verify the minisign signature next to the archive (or its split index).
 
+    With `key`, a signature must exist and verify; `require` without a key
+    is a usage error (a signature is only meaningful against a trusted key).
+    """
     if str(source) == "-":
         raise UsageError("signatures are checked on files: save the archive, then verify it")
     if key is None:
-        raise UsageError("--require-signature needs --key PUB")
+        if require:
+            raise UsageError("--require-signature needs --key PUB")
+        return None
+    from snaparc.airgap import signature_target
     from snaparc.airgap.minisign import verify_file
 
-    sig_path = Path(str(source) + ".minisig")
-    if not sig_path.exists():
-        if require:
-            raise SignatureError(f"no signature: {sig_path} does not exist")
-        return None
-    verified = verify_file(Path(source), Path(key), sig_path)
+    verified = verify_file(signature_target(source), key)
     return {"key_id": verified.key_id, "trusted_comment": verified.trusted_comment}
 
 
@@ -171,5 +216,6 @@ def unpack_path(
             limits=limits,
             progress=progress,
             read_only=read_only,
+            base=base,
         )
     return ReadOutcome(result.report, progress)

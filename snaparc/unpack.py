@@ -13,9 +13,9 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from snaparc.errors import DiskFullError, IntegrityError
+from snaparc.errors import DiskFullError, MissingBlobError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
 from snaparc.progress import Progress
@@ -110,12 +110,32 @@ class TreeSink:
         except OSError as exc:
             raise os_error(exc, f"writing {first}") from None
 
-    def provide_external(self, blob: BlobEntry, source: Path) -> None:
-        """Fill an external (thin-archive) blob from a verified file."""
-        entries = self._by_blob[blob.sha256]
-        first = self._path(entries[0])
-        shutil.copyfile(source, first, follow_symlinks=False)
-        self.blob_done(blob)
+    def fill_external(self, manifest: Manifest, base: Path) -> int:
+        """Write the blobs a thin archive leaves to its base, verified; return bytes."""
+        from snaparc.archive_index import open_index, read_blob
+
+        external = [b for b in manifest.blobs if b.external]
+        if not external:
+            return 0
+        with open(base, "rb") as f:
+            index = open_index(f)
+            if index.archive_id != manifest.base:
+                raise MissingBlobError(
+                    f"{base} is archive {index.archive_id}, but this thin archive needs base "
+                    f"{manifest.base}"
+                )
+            in_base = index.manifest.blob_index()
+            total = 0
+            for blob in external:
+                have = in_base.get(blob.sha256)
+                if have is None or have.external or have.digests != blob.digests:
+                    raise MissingBlobError(f"blob {blob.sha256} is not stored in base {base}")
+                writer = self.open_blob(blob)
+                read_blob(f, index, have, cast(BinaryIO, writer))
+                writer.close()
+                self.blob_done(blob)
+                total += blob.size
+        return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +153,18 @@ def unpack_archive(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     read_only: bool = False,
+    base: Path | None = None,
 ) -> UnpackResult:
     """Verify every byte of `stream` and publish its tree at `dest` atomically."""
     with StagingDir(dest, force=force) as staging:
         sink = TreeSink(staging.path, read_only=read_only)
         report = read_archive(stream, sink, threads=threads, limits=limits, progress=progress)
-        external = [b for b in report.manifest.blobs if b.external]
-        if external:
-            raise IntegrityError(
-                f"thin archive: {len(external)} blobs live in base archive "
-                f"{report.manifest.base}; pass --base BASE.dlmsnap"
-            )
+        if report.manifest.base is not None:
+            if base is None:
+                raise MissingBlobError(
+                    f"thin archive: some blobs live in base archive {report.manifest.base}; "
+                    "pass --base BASE.dlmsnap"
+                )
+            report.bytes_verified += sink.fill_external(report.manifest, base)
         staging.publish()
     return UnpackResult(staging.target, report)

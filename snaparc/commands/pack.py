@@ -22,6 +22,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="pack files a snapshot_manifest.json does not declare",
     )
+    p.add_argument(
+        "--split",
+        metavar="SIZE",
+        help="write volumes of SIZE (e.g. 700M, 2G; 'fat32' = 4 GiB - 1) plus an index",
+    )
+    p.add_argument("--sums", action="store_true", help="also write OUT.sha256 and OUT.b3")
+    p.add_argument(
+        "--base",
+        type=Path,
+        metavar="OLD",
+        help="thin archive: store only blobs that OLD.dlmsnap lacks",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_threads(p)
     add_progress(p)
@@ -38,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         progress_total.append(total)
         return make_progress(args, "pack", total)
 
+    split = None
+    if args.split:
+        from snaparc.airgap.volumes import parse_size
+
+        split = parse_size(args.split)
     result = pack_directory(
         args.src,
         None if to_stdout else Path(args.output),
@@ -46,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         allow_undeclared=args.allow_undeclared,
         progress_factory=progress_factory,
+        split=split,
+        sums=args.sums,
+        base=args.base,
     )
     close_progress(result.progress)
     info = sys.stderr if to_stdout else sys.stdout
