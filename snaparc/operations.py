@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from snaparc.errors import SourceError, UsageError
+from snaparc.errors import SnaparcError, SourceError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import MetadataValue
 from snaparc.inputs import open_archive_input
@@ -23,7 +23,7 @@ from snaparc.pack import PackResult, plan_pack, write_archive
 from snaparc.progress import Progress
 from snaparc.reader import ReadReport
 from snaparc.source_tree import scan_tree
-from snaparc.staging import AtomicFile, os_error
+from snaparc.staging import AtomicFile, check_target, os_error
 
 ProgressFactory = Callable[[int], Any]
 
@@ -81,6 +81,8 @@ def pack_directory(
     """
     if out is None and (split or sums):
         raise UsageError("--split and --sums need an output file, not stdout")
+    if out is not None and not split:
+        check_target(out, force=force, kind="file")  # fail before hashing anything
     tree = scan_tree(src)
     meta = snapshot_metadata(src, [f.rel for f in tree.files], allow_undeclared=allow_undeclared)
     meta.update(metadata or {})
@@ -115,6 +117,8 @@ def pack_directory(
                 result = write_archive(
                     plan, af.file, level=level, threads=threads, progress=progress
                 )
+    except SnaparcError:
+        raise
     except OSError as exc:
         raise os_error(exc, f"writing {out}") from None
     if sums:

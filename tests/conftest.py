@@ -16,8 +16,13 @@ from snaparc.cli import main
 SNAPARC = [sys.executable, "-m", "snaparc"]
 
 
-def write_tree(root: Path, files: dict[str, bytes], *, executable: set[str] = frozenset(),
-               empty_dirs: tuple[str, ...] = ()) -> Path:
+def write_tree(
+    root: Path,
+    files: dict[str, bytes],
+    *,
+    executable: set[str] = frozenset(),
+    empty_dirs: tuple[str, ...] = (),
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for rel, data in files.items():
         p = root / rel
@@ -45,8 +50,9 @@ def sample_files() -> dict[str, bytes]:
 
 @pytest.fixture
 def sample_tree(tmp_path: Path) -> Path:
-    return write_tree(tmp_path / "src", sample_files(), executable={"scripts/run.sh"},
-                      empty_dirs=("logs/empty",))
+    return write_tree(
+        tmp_path / "src", sample_files(), executable={"scripts/run.sh"}, empty_dirs=("logs/empty",)
+    )
 
 
 @pytest.fixture
@@ -56,10 +62,21 @@ def packed(sample_tree: Path, tmp_path: Path) -> Path:
     return out
 
 
-def run_snaparc(*args: str, stdin: bytes | None = None, cwd: Path | None = None,
-                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*SNAPARC, *args], input=stdin, capture_output=True, cwd=cwd,
-                          env=env, check=False, timeout=600)
+def run_snaparc(
+    *args: str,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*SNAPARC, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=600,
+    )
 
 
 def tree_state(root: Path) -> dict[str, tuple[int, bytes | None]]:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from conftest import sample_files, write_tree
+
 from snaparc.operations import pack_directory
 
 

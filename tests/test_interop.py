@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
 
 pytestmark = pytest.mark.interop
@@ -25,7 +24,9 @@ def _blob_names(root: Path) -> list[Path]:
     ],
     ids=["gnu-tar-zstd", "gnu-tar-autodetect", "bsdtar"],
 )
-def test_stock_tar_extracts_and_blob_names_are_sha256(argv: list[str], packed: Path, tmp_path: Path) -> None:
+def test_stock_tar_extracts_and_blob_names_are_sha256(
+    argv: list[str], packed: Path, tmp_path: Path
+) -> None:
     require_tool(argv[0])
     if argv[0] == "tar":
         require_tool("zstd")
@@ -74,7 +75,8 @@ def test_b3sum_agrees_with_manifest_blake3(packed: Path, tmp_path: Path) -> None
     for blob in manifest.blobs:
         proc = subprocess.run(
             ["b3sum", "--no-names", str(out / "blobs" / "sha256" / blob.sha256)],
-            capture_output=True, check=True,
+            capture_output=True,
+            check=True,
         )
         assert proc.stdout.decode().strip() == blob.blake3
 

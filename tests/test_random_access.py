@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import write_tree
+
 from snaparc.catfile import cat_file
 from snaparc.listing import read_listing
 from snaparc.operations import pack_directory
@@ -72,7 +72,9 @@ def test_ls_reads_only_the_head_and_tail(big_archive: tuple[Path, bytes]) -> Non
 
 
 @pytest.mark.parametrize("name", ["adapter/adapter_config.json", "zz/last.json"])
-def test_cat_of_small_file_reads_only_its_frames(big_archive: tuple[Path, bytes], name: str) -> None:
+def test_cat_of_small_file_reads_only_its_frames(
+    big_archive: tuple[Path, bytes], name: str
+) -> None:
     path, small = big_archive
     reader = CountingReader(path)
     out = io.BytesIO()

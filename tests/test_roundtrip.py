@@ -9,10 +9,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from conftest import sample_files, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import sample_files, write_tree
 from snaparc.cli import main
 from snaparc.format.paths import fold_key
 from snaparc.operations import pack_directory, unpack_path
@@ -37,7 +37,9 @@ def snapshot_of(root: Path) -> dict[str, tuple[bool, bytes] | None]:
     return out
 
 
-def test_cli_round_trip_recreates_tree_exactly(sample_tree: Path, packed: Path, tmp_path: Path) -> None:
+def test_cli_round_trip_recreates_tree_exactly(
+    sample_tree: Path, packed: Path, tmp_path: Path
+) -> None:
     dest = tmp_path / "out"
     assert main(["unpack", str(packed), "-C", str(dest), "--quiet"]) == 0
     assert snapshot_of(dest) == snapshot_of(sample_tree)
@@ -61,15 +63,21 @@ def test_archive_smaller_than_duplicated_content(tmp_path: Path) -> None:
     assert out.compressed_bytes < len(blob) * 1.01
 
 
-names = st.text(
-    alphabet=st.characters(
-        blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp"),
-        blacklist_characters="/\\\x00",
-    ),
-    min_size=1,
-    max_size=12,
-).map(lambda s: unicodedata.normalize("NFC", s)).filter(
-    lambda s: s not in (".", "..") and len(s.encode()) <= 255 and not (len(s) >= 2 and s[1] == ":")
+names = (
+    st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp"),
+            blacklist_characters="/\\\x00",
+        ),
+        min_size=1,
+        max_size=12,
+    )
+    .map(lambda s: unicodedata.normalize("NFC", s))
+    .filter(
+        lambda s: (
+            s not in (".", "..") and len(s.encode()) <= 255 and not (len(s) >= 2 and s[1] == ":")
+        )
+    )
 )
 
 
@@ -95,10 +103,13 @@ def trees(draw: st.DrawFn) -> tuple[dict[str, bytes], set[str], list[str]]:
     return files, execs, empty
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(trees())
-def test_hypothesis_round_trip(tmp_path_factory: pytest.TempPathFactory,
-                               tree: tuple[dict[str, bytes], set[str], list[str]]) -> None:
+def test_hypothesis_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, tree: tuple[dict[str, bytes], set[str], list[str]]
+) -> None:
     files, execs, empty = tree
     base = tmp_path_factory.mktemp("rt")
     try:
