@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 from pathlib import Path
 
 import blake3
@@ -20,7 +21,7 @@ from snaparc.reader import read_archive
 def test_dual_hasher_is_independent_of_chunking(data: bytes, cuts: list[int]) -> None:
     h = DualHasher()
     points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         h.update(data[a:b])
     d = h.digests()
     assert d.sha256 == hashlib.sha256(data).hexdigest()
