@@ -10,7 +10,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from snaparc.commands._common import add_limits, add_threads, limits_from, print_json
+from snaparc.commands._common import (
+    add_limits,
+    add_progress,
+    add_threads,
+    close_progress,
+    limits_from,
+    make_progress,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from snaparc.mirror.url import S3Settings
@@ -54,6 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push.add_argument("--ref", metavar="NAME", help="point ref NAME at the archive (last step)")
     push.add_argument("--json", action="store_true", help="machine-readable report")
     _add_remote(push)
+    add_progress(push)
     add_threads(push)
     add_limits(push)
     push.set_defaults(func=run_push)
@@ -64,6 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pull.add_argument("--force", action="store_true", help="replace FILE if it exists")
     pull.add_argument("--json", action="store_true", help="machine-readable report")
     _add_remote(pull)
+    add_progress(pull)
     add_threads(pull)
     add_limits(pull)
     pull.set_defaults(func=run_pull)
@@ -108,9 +118,20 @@ def run_push(args: argparse.Namespace) -> int:
     ref = args.ref or target.ref
     settings = _settings(args)
     store = open_store(target.url, settings=settings, create=True)
-    r = push_archive(
-        args.archive, store, ref=ref, jobs=args.jobs, threads=args.threads, limits=limits_from(args)
-    )
+    size = args.archive.stat().st_size if args.archive.is_file() else None
+    progress = make_progress(args, "push", size)
+    try:
+        r = push_archive(
+            args.archive,
+            store,
+            ref=ref,
+            jobs=args.jobs,
+            threads=args.threads,
+            limits=limits_from(args),
+            progress=progress.advance if progress is not None else None,
+        )
+    finally:
+        close_progress(progress)
     if args.json:
         print_json(
             {
@@ -124,6 +145,8 @@ def run_push(args: argparse.Namespace) -> int:
                 "kept_other_encoding": r.kept_other_encoding,
             }
         )
+        return 0
+    if args.quiet:
         return 0
     print(f"pushed {r.archive_id} to {target.url}" + (f" as {r.ref}" if r.ref else ""))
     print(
@@ -147,15 +170,20 @@ def run_pull(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     settings = _settings(args)
     store = open_store(target.url, settings=settings)
-    r = pull_archive(
-        target,
-        args.output,
-        store=store,
-        jobs=args.jobs,
-        threads=args.threads,
-        limits=limits_from(args),
-        force=args.force,
-    )
+    progress = make_progress(args, "pull", None)
+    try:
+        r = pull_archive(
+            target,
+            args.output,
+            store=store,
+            jobs=args.jobs,
+            threads=args.threads,
+            limits=limits_from(args),
+            force=args.force,
+            progress=progress,
+        )
+    finally:
+        close_progress(progress)
     if args.json:
         print_json(
             {
@@ -165,7 +193,7 @@ def run_pull(args: argparse.Namespace) -> int:
                 "blobs_verified": r.blobs_verified,
             }
         )
-    else:
+    elif not args.quiet:
         print(
             f"pulled {r.archive_id} to {r.output} ({_human(r.bytes_received)}, "
             f"{r.blobs_verified} blobs verified with sha256 + blake3)"

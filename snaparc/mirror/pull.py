@@ -45,6 +45,7 @@ from snaparc.mirror.layout import (
 )
 from snaparc.mirror.store import ObjectNotFoundError, Store, open_store
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
+from snaparc.progress import Progress
 
 
 class RefNotFoundError(RemoteNotFoundError):
@@ -250,6 +251,7 @@ def pull_archive(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> PullReport:
     """Rebuild the archive at `output`, byte-identical to the one pushed.
 
@@ -268,7 +270,13 @@ def pull_archive(
         AtomicFile(Path(output), force=force) as out,
     ):
         tee = _Tee(stream, out.file)
-        report = read_archive(tee, None, threads=threads, limits=limits)  # type: ignore[arg-type]
+        report = read_archive(
+            tee,  # type: ignore[arg-type]
+            None,
+            threads=threads,
+            limits=limits,
+            progress=progress,
+        )
         while tee.read(1 << 20):
             pass
         if report.archive_id != aid:

@@ -150,6 +150,8 @@ def push_archive(
     if ref is not None:
         check_ref_name(ref)
     jobs = max(1, jobs)
+    # Fail fast (missing bucket, no permission) before the long verification.
+    next(iter(store.list("refs")), None)
     try:
         f = open(archive, "rb")  # noqa: SIM115
     except FileNotFoundError:
