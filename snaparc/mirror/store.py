@@ -32,6 +32,7 @@ import os
 import random
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -186,7 +187,7 @@ class DirStore:
             return None
         except OSError as exc:
             raise _os_error(exc, f"cannot stat {self.describe(key)}") from None
-        if not os.path.isfile(self._path(key)):
+        if not stat.S_ISREG(st.st_mode):
             return None
         return ObjectInfo(key, st.st_size)
 

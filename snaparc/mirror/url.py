@@ -116,6 +116,20 @@ def parse_url(text: str) -> MirrorURL:
     raise UsageError(f"unsupported mirror URL scheme {scheme!r} (use a path, file:// or s3://)")
 
 
+def looks_like_mirror_target(text: str) -> bool:
+    """True for `s3://` and `file://` URLs, and for `DIR:REF` / `DIR@ID` where
+    DIR is an existing directory; lets a command taking an archive path also
+    accept a mirror (`materialize URL:REF DEST`). A path that exists as a
+    file is never a mirror target."""
+    lowered = text.lower()
+    if lowered.startswith(("s3://", "file://")):
+        return True
+    if os.path.exists(text):
+        return False
+    base, ref, archive = _split_suffix(text)
+    return (ref is not None or archive is not None) and os.path.isdir(base)
+
+
 def parse_target(text: str) -> MirrorTarget:
     """Parse `URL`, `URL:REF` or `URL@ID`."""
     base, ref, archive = _split_suffix(text)

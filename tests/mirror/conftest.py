@@ -49,7 +49,7 @@ def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 @pytest.fixture
 def s3_bucket(s3_env: dict[str, str]) -> str:
     """A fresh, empty bucket on the moto server."""
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     name = f"snaparc-test-{next(_bucket_ids)}"
     client = boto3.client(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from snaparc.errors import RemoteError, UsageError
@@ -15,7 +17,7 @@ from snaparc.mirror.layout import (
     encode_record,
 )
 from snaparc.mirror.store import RemotePermissionError, TransientStoreError
-from snaparc.mirror.url import parse_target, s3_settings
+from snaparc.mirror.url import looks_like_mirror_target, parse_target, s3_settings
 
 ID = "ab" * 32
 
@@ -135,3 +137,36 @@ def test_s3_error_classification() -> None:
     bad = st._classify(Exception("status code: 400 Bad Request"), "k", "read")
     assert type(bad) is RemoteError
     assert st._classify(Exception("<Code>NoSuchBucket</Code>"), "k", "x").exit_code == 10
+
+
+def test_looks_like_mirror_target(tmp_path: Path) -> None:
+    root = tmp_path
+    (root / "m").mkdir()
+    (root / "a.dlmsnap").write_bytes(b"x")
+    assert looks_like_mirror_target("s3://bucket/x:main")
+    assert looks_like_mirror_target("file:///srv/m")
+    assert looks_like_mirror_target(f"{root}/m:main")
+    assert looks_like_mirror_target(f"{root}/m@{ID}")
+    assert not looks_like_mirror_target(f"{root}/m")
+    assert not looks_like_mirror_target(f"{root}/a.dlmsnap")
+    assert not looks_like_mirror_target(f"{root}/nowhere:main")
+    assert not looks_like_mirror_target("-")
+
+
+def test_dir_store_permission_error_is_exit_10(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    from snaparc.mirror.store import DirStore
+
+    store = DirStore(tmp_path / "s", create=True)
+    store.put("k", b"x", mode="create")
+
+    def deny(*args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(builtins, "open", deny)
+    with pytest.raises(RemotePermissionError, match="permission denied") as info:
+        store.get("k")
+    assert info.value.exit_code == 10
