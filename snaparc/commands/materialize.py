@@ -1,0 +1,182 @@
+"""`snaparc materialize`: an archived HF snapshot export as a dir or a hub cache repo.
+
+    snaparc materialize ARCHIVE DEST [--force]
+    snaparc materialize ARCHIVE --hf-cache [DIR] --repo-id ORG/NAME
+
+
+Imports only argparse, json and pathlib at module level; `snaparc.hf.materialize`
+is imported when the command runs (it never imports torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snaparc.commands._common import (
+    add_limits,
+    add_progress,
+    add_threads,
+    close_progress,
+    limits_from,
+    make_progress,
+)
+
+if TYPE_CHECKING:
+    from snaparc.hf.materialize import SnapshotCheck
+    from snaparc.reader import ReadReport
+
+_DEFAULT_CACHE = ""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "materialize",
+        help="verify an archived HF snapshot export and lay it out loadable "
+        "(a directory, or a Hugging Face hub cache repo)",
+        description="Verify every byte while writing and publish complete or not at all. "
+        "Without --hf-cache: DEST becomes the snapshot export tree (adapter/, processor/, "
+        "snapshot_manifest.json, README.md), read-only. With --hf-cache: the archive becomes "
+        "repo ORG/NAME in the hub cache (blobs/, snapshots/<revision>/, refs/main), with the "
+        "adapter files at the repo root; the revision is the first 40 hex characters of the "
+        "archive id. Load offline with PeftModel.from_pretrained(base, 'ORG/NAME').",
+    )
+    p.add_argument("archive", metavar="ARCHIVE", help="archive path, or - for stdin")
+    p.add_argument("dest", metavar="DEST", nargs="?", type=Path, help="target directory")
+    p.add_argument("--force", action="store_true", help="replace a non-empty DEST atomically")
+    p.add_argument(
+        "--hf-cache",
+        nargs="?",
+        const=_DEFAULT_CACHE,
+        default=None,
+        metavar="DIR",
+        help="write into a hub cache (default DIR: HF_HUB_CACHE, else $HF_HOME/hub, "
+        "else ~/.cache/huggingface/hub)",
+    )
+    p.add_argument("--repo-id", metavar="ORG/NAME", help="repo id in the hub cache")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_threads(p)
+    add_progress(p)
+    add_limits(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from snaparc.errors import UsageError
+
+    if args.hf_cache is None:
+        if args.dest is None:
+            raise UsageError("materialize: give DEST, or --hf-cache [DIR] --repo-id ORG/NAME")
+        if args.repo_id is not None:
+            raise UsageError("materialize: --repo-id needs --hf-cache")
+        return _run_dir(args)
+    if args.dest is not None:
+        raise UsageError("materialize: DEST and --hf-cache exclude each other")
+    if args.force:
+        raise UsageError("materialize: --force is for DEST; the hub cache is updated atomically")
+    if args.repo_id is None:
+        raise UsageError("materialize: --hf-cache needs --repo-id ORG/NAME")
+    return _run_cache(args)
+
+
+def _run_dir(args: argparse.Namespace) -> int:
+    from snaparc.hf.materialize import materialize_hf_dir_path
+
+    result, progress = materialize_hf_dir_path(
+        args.archive,
+        args.dest,
+        force=args.force,
+        threads=args.threads,
+        limits=limits_from(args),
+        progress_factory=lambda total: make_progress(args, "materialize", total),
+    )
+    close_progress(progress)
+    snap = result.snapshot
+    if args.json:
+        _print_json({"target": str(result.target), **_common(result.report, snap)})
+    elif not args.quiet:
+        files = result.report.manifest.files
+        print(f"materialized {len(files)} files into {result.target} (read-only)")
+        _print_common(result.report, snap)
+        print(f"load: PeftModel.from_pretrained(base, {str(result.target / 'adapter')!r})")
+    return 0
+
+
+def _run_cache(args: argparse.Namespace) -> int:
+    from snaparc.hf.materialize import materialize_hf_cache_path
+
+    cache_dir = Path(args.hf_cache) if args.hf_cache else None
+    result, progress = materialize_hf_cache_path(
+        args.archive,
+        repo_id=args.repo_id,
+        cache_dir=cache_dir,
+        threads=args.threads,
+        limits=limits_from(args),
+        progress_factory=lambda total: make_progress(args, "materialize", total),
+    )
+    close_progress(progress)
+    snap = result.snapshot
+    if args.json:
+        _print_json(
+            {
+                "repo_id": result.repo_id,
+                "cache_dir": str(result.cache_dir),
+                "repo_dir": str(result.repo_dir),
+                "revision": result.revision,
+                "snapshot_dir": str(result.snapshot_dir),
+                "blobs_written": result.blobs_written,
+                "blobs_reused": result.blobs_reused,
+                "files": result.files,
+                "merged": [list(m) for m in result.merged],
+                "conflicts": [
+                    {
+                        "repo_path": c.repo_path,
+                        "kept": c.kept,
+                        "moved": c.moved,
+                        "moved_to": c.moved_to,
+                        "reason": c.reason,
+                    }
+                    for c in result.conflicts
+                ],
+                **_common(result.report, snap),
+            }
+        )
+    elif not args.quiet:
+        print(
+            f"materialized {result.repo_id} at revision {result.revision} in {result.cache_dir} "
+            f"({result.blobs_written} blobs written, {result.blobs_reused} reused); "
+            "refs/main moved"
+        )
+        _print_common(result.report, snap)
+        for conflict in result.conflicts:
+            print(f"conflict: {conflict.describe()}")
+        print(f"load: PeftModel.from_pretrained(base, {result.repo_id!r})")
+    return 0
+
+
+def _common(report: ReadReport, snap: SnapshotCheck) -> dict[str, Any]:
+    return {
+        "archive_id": report.archive_id,
+        "base_model_hf_id": snap.base_model_hf_id,
+        "base_model_revision": snap.base_model_revision,
+        "modality": snap.modality,
+        "adapter_version": snap.adapter_version,
+        "adapter_name": snap.adapter_name,
+        "undeclared": list(snap.undeclared),
+        "checked": list(snap.checks),
+    }
+
+
+def _print_common(report: ReadReport, snap: SnapshotCheck) -> None:
+    print(f"archive id {report.archive_id}")
+    print(f"base model {snap.base_model_hf_id} @ {snap.base_model_revision}")
+    for check in snap.checks:
+        print(f"checked: {check}")
+    if snap.undeclared:
+        print(f"note: {len(snap.undeclared)} files not declared in snapshot_manifest.json")
+
+
+def _print_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
