@@ -12,7 +12,7 @@ from snaparc.errors import IntegrityError
 from snaparc.mirror.layout import decode_record, encode_record, record_key
 from snaparc.mirror.pull import MirrorDigestError, MirrorPartMissingError, pull_archive
 from snaparc.mirror.push import MirrorObjectError, push_archive
-from snaparc.mirror.store import MemoryStore, RetryingStore, TransientStoreError
+from snaparc.mirror.store import MemoryStore, PutMode, RetryingStore, TransientStoreError
 from snaparc.mirror.url import MirrorTarget, MirrorURL
 
 TARGET = MirrorTarget(MirrorURL("file", path="memory"), ref="main")
@@ -80,11 +80,11 @@ class _Flaky(MemoryStore):
         super().__init__()
         self.failures = failures
 
-    def put(self, key: str, data: bytes, *, mode: str) -> None:  # type: ignore[override]
+    def put(self, key: str, data: bytes, *, mode: PutMode) -> None:
         if self.failures:
             self.failures -= 1
             raise TransientStoreError("503 slow down")
-        super().put(key, data, mode=mode)  # type: ignore[arg-type]
+        super().put(key, data, mode=mode)
 
 
 def test_retrying_store_retries_transient_errors_only(archive_v1: Path, tmp_path: Path) -> None:
