@@ -10,8 +10,8 @@ digests before they are handed out.
 
 from __future__ import annotations
 
-import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -112,20 +112,30 @@ def open_index(f: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> ArchiveIndex:
     )
 
 
-def iter_member_frames(f: BinaryIO, index: ArchiveIndex, member: MemberPlan) -> list[RawFrame]:
-    """The exact compressed frames of one member, split and profile-checked."""
+def iter_member_frames(f: BinaryIO, index: ArchiveIndex, member: MemberPlan) -> Iterator[RawFrame]:
+    """The exact compressed frames of one member, one at a time (bounded memory).
+
+    Each frame's `data` is valid until the next frame is requested.
+    """
     start, end = index.member_range(member)
-    data = _pread(f, start, end - start)
+    f.seek(start)
+    remaining = end - start
+
+    def read_into(view: memoryview) -> int:
+        nonlocal remaining
+        n = f.readinto(view[: min(len(view), remaining)]) if remaining else 0  # type: ignore[attr-defined]
+        remaining -= n or 0
+        return int(n or 0)
+
     splitter = FrameSplitter(
-        io.BytesIO(data).readinto, max_frame_bytes=DEFAULT_LIMITS.max_frame_bytes
+        read_into, max_frame_bytes=DEFAULT_LIMITS.max_frame_bytes, chunk=64 * 1024
     )
-    frames: list[RawFrame] = []
     for j in range(member.num_frames):
         frame = next_data_frame(splitter, f"frame {j} of {member.name}")
-        frames.append(RawFrame(start + frame.offset, frame.data, None, frame.header))
+        yield RawFrame(start + frame.offset, frame.data, None, frame.header)
+        splitter.recycle(frame)
     if not splitter.at_end():
         raise CorruptArchiveError(f"seek table range of {member.name} holds extra bytes")
-    return frames
 
 
 def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) -> None:

@@ -267,7 +267,7 @@ def read_archive(
             f"skippable frame with magic {table_frame.skippable_magic:#010x} at offset "
             f"{table_frame.offset}; only the seek table is allowed"
         )
-    table = decode_seek_table(table_frame.data, max_frames=limits.max_frames)
+    table = decode_seek_table(bytes(table_frame.data), max_frames=limits.max_frames)
     if table != observed:
         idx = next(
             (i for i, (a, b) in enumerate(zip(table, observed, strict=False)) if a != b),
@@ -347,8 +347,10 @@ def _stream_blobs(
                 submit_next()
             member, j, frame, fut = pending.popleft()
             data = fut.result()
+            compressed = len(frame.data)
+            splitter.recycle(frame)
             if progress is not None:
-                progress.advance(len(frame.data))
+                progress.advance(compressed)
             if member is None:
                 if data != TAR_EOF:
                     raise CorruptArchiveError(

@@ -45,7 +45,7 @@ class RawFrame:
     """One frame's exact bytes and where it started in the stream."""
 
     offset: int
-    data: bytes | bytearray
+    data: memoryview  # valid until recycled (see FrameSplitter.recycle)
     skippable_magic: int | None  # set for skippable frames
     header: FrameHeader | None  # set for zstd data frames
 
@@ -137,6 +137,7 @@ class FrameSplitter:
         self._chunk = chunk
         self._cap = max_frame_bytes + chunk
         self._buf = bytearray(self._cap)
+        self._free: list[bytearray] = []  # recycled frame buffers
         self._len = 0  # valid bytes in self._buf
         self._pos = 0  # stream offset of self._buf[0]
         self._eof = False
@@ -159,17 +160,27 @@ class FrameSplitter:
     def at_end(self) -> bool:
         return not self._fill(1)
 
-    def _take(self, n: int) -> bytearray:
+    def _take(self, n: int) -> memoryview:
         """Hand out the first n buffered bytes; keep the rest for the next frame."""
         out = self._buf
         rest = self._len - n
-        self._buf = bytearray(self._cap)
+        self._buf = self._free.pop() if self._free else bytearray(self._cap)
         if rest:
             self._buf[:rest] = memoryview(out)[n : self._len]
-        del out[n:]
         self._len = rest
         self._pos += n
-        return out
+        return memoryview(out)[:n]
+
+    def recycle(self, frame: RawFrame) -> None:
+        """Give a frame's buffer back once nothing reads `frame.data` any more.
+
+        Optional: without it every frame gets a fresh buffer. Recycling
+        avoids zeroing and faulting in a new buffer per frame.
+        """
+        buf = frame.data.obj
+        frame.data.release()
+        if isinstance(buf, bytearray) and len(buf) == self._cap and len(self._free) < 16:
+            self._free.append(buf)
 
     def next_frame(self) -> RawFrame | None:
         """The next frame, or None at a clean end of stream."""
