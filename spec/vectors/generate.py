@@ -1,0 +1,478 @@
+"""Generate the `.dlmsnap` test vectors of spec/FORMAT.md ("Test vectors").
+
+Run from the repository root:
+
+    python -m spec.vectors.generate            # rewrite the vectors and expected.json
+    python -m spec.vectors.generate --out DIR  # write them somewhere else
+
+Valid vectors are packed from fixed trees with snaparc's own writer
+(`snaparc.pack.plan_pack` + `write_archive`, zstd level 3). Corrupted
+vectors are derived from `basic.dlmsnap` with a small independent
+assembler built from the format primitives only (`assemble`): it cuts
+members into frames exactly as FORMAT.md says, and `generate` checks that it
+reproduces every valid vector byte for byte, so the spec's byte layout is
+complete enough to write a conforming archive.
+
+Checked-in vectors are test data that must keep verifying forever; do not
+regenerate them for a new snaparc version unless the format itself changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blake3
+import zstandard
+
+from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK, TAR_EOF
+from snaparc.format.layout import plan_layout
+from snaparc.format.manifest import MetadataValue, encode_manifest
+from snaparc.format.seektable import SeekEntry, encode_seek_table
+from snaparc.format.tarheader import build_header, padding_len, parse_size
+from snaparc.format.zstdframes import FrameSplitter
+from snaparc.pack import PackPlan, plan_pack, write_archive
+
+VECTORS_DIR = Path(__file__).resolve().parent
+EXPECTED_NAME = "expected.json"
+LEVEL = 3
+THREADS = 2
+
+
+def zstd_version() -> str:
+    return ".".join(str(x) for x in zstandard.ZSTD_VERSION)
+
+
+# --- fixed trees -------------------------------------------------------------
+
+
+def _det_bytes(seed: str, n: int) -> bytes:
+    """n pseudo-random (incompressible) bytes, the same on every machine."""
+    out = bytearray()
+    counter = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:n])
+
+
+def _write(root: Path, rel: str, data: bytes, *, executable: bool = False) -> None:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    os.chmod(p, 0o755 if executable else 0o644)
+
+
+def tree_empty(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def tree_basic(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    _write(root, "README.txt", b"snaparc test vector: basic\n")
+    _write(root, "copy/README.txt", b"snaparc test vector: basic\n")  # duplicate content
+    _write(root, "bin/run.sh", b"#!/bin/sh\necho hello\n", executable=True)
+    _write(root, "empty.bin", b"")
+    _write(root, "data/random.bin", _det_bytes("basic", 700))  # two tar blocks
+    _write(root, "caf\u00e9/\u00fcber.txt", "unicode NFC names: café über\n".encode())
+    (root / "logs" / "empty").mkdir(parents=True)
+
+
+def tree_multi_frame(root: Path) -> None:
+    """One blob larger than a frame: its member spans two frames."""
+    root.mkdir(parents=True, exist_ok=True)
+    pattern = b"multi-frame vector\n"
+    big = (pattern * (FRAME_SIZE // len(pattern) + 2))[: FRAME_SIZE + 100]
+    _write(root, "big.bin", big)
+    _write(root, "small.txt", b"small\n")
+
+
+SNAPSHOT_METADATA: dict[str, MetadataValue] = {
+    "adapter_name": "vector-adapter",
+    "adapter_version": 1,
+    "base_model_architecture": "Qwen2AudioForConditionalGeneration",
+    "base_model_hf_id": "example-org/tiny-audio-base",
+    "base_model_revision": "0123456789abcdef0123456789abcdef01234567",
+    "export_target": "hf_snapshot",
+    "modality": "audio-language",
+}
+
+
+def tree_snapshot_like(root: Path) -> None:
+    """An HF snapshot export: adapter/, processor/, snapshot_manifest.json."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = {
+        "adapter/adapter_config.json": b'{"lora_alpha": 16, "peft_type": "LORA", "r": 8}\n',
+        "adapter/adapter_model.safetensors": _det_bytes("snapshot-like", 1536),
+        "processor/preprocessor_config.json": b'{"feature_size": 128, "sampling_rate": 16000}\n',
+        "processor/tokenizer.json": b'{"model": {"type": "BPE", "vocab": {"a": 0}}}\n',
+    }
+    for rel, data in files.items():
+        _write(root, rel, data)
+    manifest = {
+        **{k: v for k, v in SNAPSHOT_METADATA.items()},
+        "artifacts": [
+            {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+            for rel, data in sorted(files.items())
+        ],
+        "audio_token": "<|AUDIO|>",
+        "created_at": "2026-01-01T00:00:00Z",
+        "created_by": "spec/vectors/generate.py",
+        "max_length_seconds": 30.0,
+        "num_audio_tokens": 8,
+        "sample_rate": 16000,
+    }
+    text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
+    _write(root, "snapshot_manifest.json", text.encode())
+
+
+@dataclass(frozen=True)
+class ValidVector:
+    name: str
+    build: Callable[[Path], None]
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    description: str = ""
+
+
+VALID: tuple[ValidVector, ...] = (
+    ValidVector("empty-tree", tree_empty, {}, "no files, no dirs: manifest member + EOF only"),
+    ValidVector(
+        "basic",
+        tree_basic,
+        {"vector": "basic", "answer": 42, "flag": True, "nothing": None},
+        "duplicate content, executable, empty file, empty dir, NFC unicode names, "
+        "metadata of every allowed type",
+    ),
+    ValidVector(
+        "multi-frame",
+        tree_multi_frame,
+        {},
+        "a blob of FRAME_SIZE + 100 bytes: its member is cut into two frames",
+    ),
+    ValidVector(
+        "snapshot-like",
+        tree_snapshot_like,
+        SNAPSHOT_METADATA,
+        "an HF snapshot export with the snapshot metadata keys",
+    ),
+)
+
+
+def _with_created_by(plan: PackPlan, created_by: str) -> PackPlan:
+    manifest = plan.manifest.model_copy(update={"created_by": created_by})
+    data = encode_manifest(manifest)
+    return PackPlan(manifest, data, plan_layout(manifest, len(data)), plan.sources, plan.tree)
+
+
+def pack_vector(vector: ValidVector, workdir: Path, *, created_by: str | None = None) -> bytes:
+    """Build the vector's tree under `workdir` and pack it with snaparc's writer.
+
+    `created_by` replaces the writer's own string, so that a later snaparc
+    version can check that it still writes the checked-in bytes.
+    """
+    src = workdir / vector.name
+    vector.build(src)
+    plan = plan_pack(src, threads=THREADS, metadata=dict(vector.metadata))
+    if created_by is not None:
+        plan = _with_created_by(plan, created_by)
+    buf = io.BytesIO()
+    write_archive(plan, buf, level=LEVEL, threads=THREADS)
+    return buf.getvalue()
+
+
+# --- independent assembler (trusted input only) ------------------------------
+
+
+def split_frames(archive: bytes) -> list[bytes]:
+    """The exact bytes of every frame (data frames and the seek table)."""
+    splitter = FrameSplitter(io.BytesIO(archive).readinto, max_frame_bytes=16 << 20)
+    frames: list[bytes] = []
+    while (frame := splitter.next_frame()) is not None:
+        frames.append(bytes(frame.data))
+    return frames
+
+
+def split_members(archive: bytes) -> list[tuple[str, bytes]]:
+    """(name, data) of every tar member of one of our own archives."""
+    dctx = zstandard.ZstdDecompressor()
+    tar = b"".join(dctx.decompress(f) for f in split_frames(archive)[:-1])
+    members: list[tuple[str, bytes]] = []
+    pos = 0
+    while tar[pos : pos + TAR_BLOCK] != bytes(TAR_BLOCK):
+        header = tar[pos : pos + TAR_BLOCK]
+        name = header[:100].split(b"\0", 1)[0].decode("ascii")
+        size = parse_size(header[124:136])
+        members.append((name, tar[pos + TAR_BLOCK : pos + TAR_BLOCK + size]))
+        pos += TAR_BLOCK + size + padding_len(size)
+    if tar[pos:] != TAR_EOF:
+        raise ValueError("not a canonical end of archive")
+    return members
+
+
+def assemble(members: list[tuple[str, bytes]], *, level: int = LEVEL) -> bytes:
+    """Write members as FORMAT.md lays them out: frames of FRAME_SIZE per member,
+    the end-of-archive frame, the seek table. No checks: it writes what it is given."""
+    raw_frames: list[bytes] = []
+    for name, data in members:
+        member = build_header(name, len(data)) + data + bytes(padding_len(len(data)))
+        raw_frames += [member[i : i + FRAME_SIZE] for i in range(0, len(member), FRAME_SIZE)]
+    raw_frames.append(TAR_EOF)
+    cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+    frames = [cctx.compress(raw) for raw in raw_frames]
+    table = encode_seek_table(
+        [SeekEntry(len(c), len(r)) for c, r in zip(frames, raw_frames, strict=True)]
+    )
+    return b"".join(frames) + table
+
+
+# --- corrupted variants of basic ---------------------------------------------
+
+
+def _manifest_edit(members: list[tuple[str, bytes]], old: bytes, new: bytes) -> None:
+    name, data = members[0]
+    if data.count(old) != 1:
+        raise ValueError(f"{old!r} is not in the manifest exactly once")
+    members[0] = (name, data.replace(old, new))
+
+
+def flipped_blob_byte(basic: bytes) -> bytes:
+    """One payload byte differs; zstd frames and checksums are valid."""
+    members = split_members(basic)
+    i = next(k for k, (_, d) in enumerate(members) if d.startswith(b"#!/bin/sh"))
+    name, data = members[i]
+    members[i] = (name, bytes([data[0] ^ 0x01]) + data[1:])
+    return assemble(members)
+
+
+def flipped_frame_checksum(basic: bytes) -> bytes:
+    """The last byte of the first blob frame (its zstd content checksum) flipped."""
+    frames = split_frames(basic)
+    frames[1] = frames[1][:-1] + bytes([frames[1][-1] ^ 0xFF])
+    return b"".join(frames)
+
+
+def trailing_bytes(basic: bytes) -> bytes:
+    return basic + b"trailing garbage\n"
+
+
+def truncated(basic: bytes) -> bytes:
+    """Cut in the middle of the first blob frame."""
+    frames = split_frames(basic)
+    return basic[: len(frames[0]) + len(frames[1]) // 2]
+
+
+def bad_seek_table(basic: bytes) -> bytes:
+    """The seek table's first entry claims one more compressed byte."""
+    frames = split_frames(basic)
+    table = bytearray(frames[-1])
+    first = int.from_bytes(table[8:12], "little")
+    table[8:12] = (first + 1).to_bytes(4, "little")
+    return b"".join(frames[:-1]) + bytes(table)
+
+
+def newer_major(basic: bytes) -> bytes:
+    members = split_members(basic)
+    _manifest_edit(members, b'"format_version":"1.0"', b'"format_version":"2.0"')
+    return assemble(members)
+
+
+def unlisted_member(basic: bytes) -> bytes:
+    """Where the first non-empty listed blob must be, a well-formed member of
+    another, unlisted blob of the same size.
+
+    The member length is unchanged, so every frame size still matches the
+    layout and the reader gets to the member's header (an extra member that
+    shifts later frames is caught earlier, as a frame-size mismatch).
+    """
+    members = split_members(basic)
+    i = next(k for k, (_, d) in enumerate(members) if k and d)
+    size = len(members[i][1])
+    data = (b"not listed\n" * size)[:size]
+    members[i] = ("blobs/sha256/" + hashlib.sha256(data).hexdigest(), data)
+    return assemble(members)
+
+
+def path_traversal(basic: bytes) -> bytes:
+    """A manifest path with a '..' component (the tar members are all fine)."""
+    members = split_members(basic)
+    _manifest_edit(members, b'"path":"README.txt"', b'"path":"../README.txt"')
+    return assemble(members)
+
+
+@dataclass(frozen=True)
+class CorruptVector:
+    name: str
+    make: Callable[[bytes], bytes]
+    exit_code: int
+    error: str
+    description: str
+
+
+CORRUPT: tuple[CorruptVector, ...] = (
+    CorruptVector(
+        "corrupt-blob-byte",
+        flipped_blob_byte,
+        1,
+        "DigestMismatchError",
+        "one byte of bin/run.sh's blob flipped, frames re-compressed: digest mismatch",
+    ),
+    CorruptVector(
+        "corrupt-frame-checksum",
+        flipped_frame_checksum,
+        1,
+        "CorruptArchiveError",
+        "the zstd content checksum of the first blob frame flipped",
+    ),
+    CorruptVector(
+        "trailing-bytes",
+        trailing_bytes,
+        3,
+        "TrailingDataError",
+        "17 bytes after the seek table",
+    ),
+    CorruptVector(
+        "truncated",
+        truncated,
+        1,
+        "TruncatedArchiveError",
+        "the file ends in the middle of the first blob frame",
+    ),
+    CorruptVector(
+        "bad-seek-table",
+        bad_seek_table,
+        1,
+        "CorruptArchiveError",
+        "the seek table's first compressed size is off by one",
+    ),
+    CorruptVector(
+        "newer-major",
+        newer_major,
+        4,
+        "UnsupportedVersionError",
+        'format_version "2.0" (otherwise the basic archive)',
+    ),
+    CorruptVector(
+        "unlisted-member",
+        unlisted_member,
+        3,
+        "UnlistedMemberError",
+        "a well-formed blobs/sha256/ member the manifest does not list, in place of a listed one",
+    ),
+    CorruptVector(
+        "path-traversal",
+        path_traversal,
+        3,
+        "UnsafePathError",
+        'a manifest path "../README.txt"',
+    ),
+)
+
+
+# --- expected.json -----------------------------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _valid_entry(vector: ValidVector, archive: bytes, src: Path) -> dict[str, Any]:
+    manifest_bytes = split_members(archive)[0][1]
+    files = []
+    for p in sorted(q for q in src.rglob("*") if q.is_file()):
+        data = p.read_bytes()
+        files.append(
+            {
+                "path": p.relative_to(src).as_posix(),
+                "size": len(data),
+                "executable": bool(p.stat().st_mode & stat.S_IXUSR),
+                "sha256": _sha256(data),
+                "blake3": blake3.blake3(data).hexdigest(),
+            }
+        )
+    files.sort(key=lambda f: f["path"])
+    dirs = sorted(
+        d.relative_to(src).as_posix() for d in src.rglob("*") if d.is_dir() and not any(d.iterdir())
+    )
+    return {
+        "file": f"{vector.name}.dlmsnap",
+        "sha256": _sha256(archive),
+        "size": len(archive),
+        "description": vector.description,
+        "verify_exit": 0,
+        "error": None,
+        "archive_id": _sha256(manifest_bytes),
+        "files": files,
+        "dirs": dirs,
+        "metadata": dict(vector.metadata),
+    }
+
+
+def generate(out: Path) -> dict[str, Any]:
+    """Write every vector and expected.json into `out`; return the expected data."""
+    out.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, Any]] = []
+    archives: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="snaparc-vectors-") as tmp:
+        for vector in VALID:
+            archive = pack_vector(vector, Path(tmp))
+            if assemble(split_members(archive)) != archive:
+                raise AssertionError(
+                    f"{vector.name}: the assembler does not reproduce snaparc's bytes"
+                )
+            archives[vector.name] = archive
+            entries.append(_valid_entry(vector, archive, Path(tmp) / vector.name))
+    basic = archives["basic"]
+    for bad in CORRUPT:
+        data = bad.make(basic)
+        archives[bad.name] = data
+        entries.append(
+            {
+                "file": f"{bad.name}.dlmsnap",
+                "sha256": _sha256(data),
+                "size": len(data),
+                "description": bad.description,
+                "derived_from": "basic.dlmsnap",
+                "verify_exit": bad.exit_code,
+                "error": bad.error,
+                "archive_id": None,
+            }
+        )
+    for name, data in archives.items():
+        (out / f"{name}.dlmsnap").write_bytes(data)
+    created_by = json.loads(split_members(basic)[0][1])["created_by"]
+    expected = {
+        "comment": "Generated by `python -m spec.vectors.generate`; see spec/FORMAT.md.",
+        "format_version": "1.0",
+        "created_by": created_by,
+        "zstd_level": LEVEL,
+        "libzstd_version": zstd_version(),
+        "python_zstandard_version": zstandard.__version__,
+        "vectors": entries,
+    }
+    text = json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    (out / EXPECTED_NAME).write_text(text, encoding="utf-8")
+    return expected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spec.vectors.generate")
+    parser.add_argument("--out", type=Path, default=VECTORS_DIR, help="output directory")
+    args = parser.parse_args(argv)
+    expected = generate(args.out)
+    total = sum(v["size"] for v in expected["vectors"])
+    print(f"wrote {len(expected['vectors'])} vectors ({total} bytes) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
