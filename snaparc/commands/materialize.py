@@ -3,7 +3,6 @@
     snaparc materialize ARCHIVE DEST [--force]
     snaparc materialize ARCHIVE --hf-cache [DIR] --repo-id ORG/NAME
 
-
 Imports only argparse, json and pathlib at module level; `snaparc.hf.materialize`
 is imported when the command runs (it never imports torch).
 """
