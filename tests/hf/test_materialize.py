@@ -48,6 +48,7 @@ from snaparc.hf.materialize import (  # noqa: E402
     validate_repo_id,
 )
 from snaparc.operations import pack_directory  # noqa: E402
+from snaparc.staging import AtomicFile, os_error  # noqa: E402
 
 AUDIO = load_base_spec("qwen2-audio-7b-instruct")
 REPO = "tiny-org/tiny-adapter"
@@ -288,11 +289,8 @@ def test_not_a_snapshot_archive_is_refused_before_writing(tmp_path: Path) -> Non
 def test_disk_full_before_writing(
     archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import snaparc.unpack
-
-    monkeypatch.setattr(
-        snaparc.unpack.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(1, 1, 0)
-    )
+    # snaparc.unpack.check_free_space asks shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(1, 1, 0))
     with pytest.raises(DiskFullError):
         materialize_hf_dir_path(archive, tmp_path / "out")
     with pytest.raises(DiskFullError):
@@ -451,10 +449,10 @@ def test_failure_writing_refs_rolls_back(
     materialize_cache(make_archive(tmp_path / "other", payload=b"previous"), cache)
     before = tree_state(cache)
 
-    class FailingAtomicFile(mat.AtomicFile):
+    class FailingAtomicFile(AtomicFile):
         def commit(self) -> None:
             self.abort()
-            raise mat.os_error(OSError(errno.EIO, "I/O error"), "writing refs/main")
+            raise os_error(OSError(errno.EIO, "I/O error"), "writing refs/main")
 
     monkeypatch.setattr(mat, "AtomicFile", FailingAtomicFile)
     with pytest.raises(OSError):
@@ -475,7 +473,7 @@ def test_enospc_while_writing_blob_is_disk_full(
     def write(self: Any, data: memoryview) -> None:
         real_write(self, data[: len(data) // 2])
         if len(data) > 100_000:  # the big weights blob, after other blobs were written
-            raise mat.os_error(OSError(errno.ENOSPC, "No space left"), f"writing {self.path}")
+            raise os_error(OSError(errno.ENOSPC, "No space left"), f"writing {self.path}")
         real_write(self, data[len(data) // 2 :])
 
     monkeypatch.setattr(mat._BlobFile, "write", write)
