@@ -145,6 +145,8 @@ class Run:
     cpu_s: float
     maxrss_mib: float | None
     exit_code: int
+    anon_mib: float = 0.0
+    file_mib: float = 0.0
     stderr_tail: str = ""
 
 
@@ -207,9 +209,70 @@ def parse_launcher_output(text: str) -> float | None:
         return None
 
 
-def run_once(
-    argv: Sequence[str], stderr_path: Path, timeout_s: float
-) -> tuple[float, float, float | None, int]:
+class TreeSampler:
+    """Samples RssAnon and RssFile, summed over a session's processes, every `interval` s.
+
+    `ru_maxrss` counts mapped file pages (an mmap of a 1 GiB input counts as 1 GiB),
+    and for a pipeline it is its largest stage. This sampler tells the two kinds
+    apart and sums concurrent stages. It can miss a peak shorter than `interval`.
+    """
+
+    def __init__(self, session: int, interval: float = 0.1) -> None:
+        self.session = session
+        self.interval = interval
+        self.peak_anon_kib = 0
+        self.peak_file_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            anon, file = self.sample()
+            self.peak_anon_kib = max(self.peak_anon_kib, anon)
+            self.peak_file_kib = max(self.peak_file_kib, file)
+
+    def sample(self) -> tuple[int, int]:
+        anon = file = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                fields = stat.rsplit(")", 1)[1].split()
+                if int(fields[3]) != self.session:  # field 6: session id
+                    continue
+                status = Path(entry.path, "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue
+            anon += _status_kib(status, "RssAnon")
+            file += _status_kib(status, "RssFile")
+        return anon, file
+
+
+def _status_kib(status: str, key: str) -> int:
+    m = re.search(rf"^{key}:\s+(\d+) kB", status, re.M)
+    return int(m.group(1)) if m else 0
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float
+    maxrss_mib: float | None
+    exit_code: int
+    anon_mib: float  # sampled peak, summed over the process tree
+    file_mib: float
+
+
+def run_once(argv: Sequence[str], stderr_path: Path, timeout_s: float) -> Measured:
     """(wall s, user+sys cpu s, peak RSS MiB, exit code) of one run; stdout to /dev/null."""
     rss_path = stderr_path.with_suffix(".rss")
     rss_path.unlink(missing_ok=True)
@@ -224,7 +287,8 @@ def run_once(
     timer = threading.Timer(timeout_s, _kill_group, args=(pid,))
     timer.start()
     try:
-        _, status, usage = os.wait4(pid, 0)
+        with TreeSampler(pid) as sampler:
+            _, status, usage = os.wait4(pid, 0)
     finally:
         timer.cancel()
     wall = time.perf_counter() - t0
@@ -233,7 +297,14 @@ def run_once(
         rss = parse_launcher_output(rss_path.read_text())
     except OSError:
         rss = None
-    return wall, cpu, rss, os.waitstatus_to_exitcode(status)
+    return Measured(
+        wall,
+        cpu,
+        rss,
+        os.waitstatus_to_exitcode(status),
+        sampler.peak_anon_kib / 1024.0,
+        sampler.peak_file_kib / 1024.0,
+    )
 
 
 def _kill_group(pid: int) -> None:
@@ -263,8 +334,12 @@ class Runner:
         cmd.prepare()
         os.sync()  # flush the previous command's writes outside the timed region
         err = self.workdir / "stderr.txt"
-        wall, cpu, rss, code = run_once(cmd.argv, err, self.timeout_s)
-        run = Run(cmd.key, size_gib, round_no, wall, cpu, rss, code, _tail(err) if code else "")
+        m = run_once(cmd.argv, err, self.timeout_s)
+        wall, rss, code = m.wall_s, m.maxrss_mib, m.exit_code
+        run = Run(
+            cmd.key, size_gib, round_no, wall, m.cpu_s, rss, code, m.anon_mib, m.file_mib,
+            _tail(err) if code else "",
+        )  # fmt: skip
         cmd.cleanup()
         self.runs.append(run)
         if self.verbose:
@@ -518,9 +593,8 @@ def run_size(
         pack_argv += ["--threads", str(ncpu)]
     if snaparc.flag("pack", "--quiet"):
         pack_argv += ["--quiet"]
-    snap_pack = Command(
-        "snaparc pack", pack_argv, shlex.join(["snaparc", *pack_argv[1:]]), prepare=_rm(snap)
-    )
+    shown_pack = ["snaparc", "pack", "DIR", "-o", snap.name, *pack_argv[5:]]
+    snap_pack = Command("snaparc pack", pack_argv, shlex.join(shown_pack), prepare=_rm(snap))
     stock_pack = Command(
         "tar | zstd -3 -T0",
         _bash(f"tar -cf - -C {_q(src.parent)} {_q(src.name)} | zstd -3 -T0 -q -o {_q(tarzst)}"),
@@ -823,6 +897,8 @@ def command_stats(runs: Sequence[Run]) -> list[dict[str, object]]:
                 "wall": asdict(s) if (s := summarize(ok)) else None,
                 "cpu_median_s": statistics.median(cpu) if cpu else None,
                 "peak_rss_mib": max(rss) if rss else None,
+                "sampled_anon_mib": max((r.anon_mib for r in rs), default=0.0),
+                "sampled_file_mib": max((r.file_mib for r in rs), default=0.0),
                 "failures": [
                     {"round": r.round, "exit_code": r.exit_code, "stderr": r.stderr_tail}
                     for r in rs
@@ -837,20 +913,25 @@ def _summary_from(d: object) -> Summary | None:
     return Summary(**d) if isinstance(d, dict) else None
 
 
-def rss_targets(stats: list[dict[str, object]], sizes: list[float]) -> list[dict[str, object]]:
+def rss_targets(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name in ("snaparc pack", "snaparc verify A", "snaparc unpack A -C dest",
                  "snaparc materialize A dest"):  # fmt: skip
         by_size: dict[float, float] = {}
+        split: dict[str, str] = {}
         for row in stats:
             rss = row["peak_rss_mib"]
             if row["command"] == name and isinstance(rss, float):
-                by_size[float(row["size_gib"])] = rss  # type: ignore[arg-type]
+                by_size[float(row["size_gib"])] = rss
+                split[f"{row['size_gib']:g}"] = (
+                    f"{row['sampled_anon_mib']:.0f} / {row['sampled_file_mib']:.0f}"
+                )
         worst = max(by_size.values()) if by_size else None
         out.append(
             {
                 "command": name,
                 "rss_by_size": {f"{k:g}": v for k, v in sorted(by_size.items())},
+                "sampled_anon_file_by_size": split,
                 "peak_rss_mib": worst,
                 "met": None if worst is None else worst <= RSS_LIMIT_MIB,
                 "size_independent": rss_growth_ok(by_size),
@@ -885,6 +966,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- load average (1/5/15 min) at start: {report['loadavg_start']}, "
         f"at end: {report['loadavg_end']}",
         f"- snaparc: {report['snaparc']}",
+        "- snapshot manifest: "
+        + (
+            "as the seed writes it (with `rationale`)"
+            if config.get("manifest_rationale", True)
+            else "without the seed's `rationale` field (`--no-rationale`)"
+        ),
         f"- peak RSS measured with {report['rss_method']}",
         f"- total harness time: {report['elapsed_s']:.0f} s",
         "",
@@ -939,7 +1026,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(row(size, target, measured, s.n, fmt_met(not heavy)))
     for rt in report["rss_targets"]:
         by_size = ", ".join(f"{k} GiB: {v:.0f}" for k, v in rt["rss_by_size"].items())
-        shown = f"{by_size} MiB" if by_size else "not available"
+        split = ", ".join(
+            f"{k} GiB: {v}" for k, v in rt.get("sampled_anon_file_by_size", {}).items()
+        )
+        shown = f"{by_size} MiB (sampled anon / file: {split})" if by_size else "not available"
         avail = rt["peak_rss_mib"] is not None
         lines.append(
             row(
@@ -966,10 +1056,21 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## Every command",
         "",
         "Wall seconds over the timed rounds (warm-up excluded), median user+sys CPU "
-        "seconds, and the peak RSS over all its runs (for a pipeline: its largest stage).",
+        "seconds, and the peak RSS over all its runs (`ru_maxrss`; for a pipeline: its "
+        "largest stage). `ru_maxrss` counts mapped file pages too, so the last column "
+        "splits the peak, sampled every 0.1 s and summed over the command's processes, "
+        "into anonymous memory and mapped file pages (RssAnon / RssFile).",
         "",
-        row("size", "command", "ok / runs", "wall s: median (min–max)", "cpu s", "peak RSS MiB"),
-        row("---", "---", "---", "---", "---", "---"),
+        row(
+            "size",
+            "command",
+            "ok / runs",
+            "wall s: median (min–max)",
+            "cpu s",
+            "peak RSS MiB",
+            "sampled anon / file MiB",
+        ),
+        row("---", "---", "---", "---", "---", "---", "---"),
     ]
     for c in report["commands"]:
         lines.append(
@@ -980,6 +1081,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 fmt_summary(_summary_from(c["wall"]), 2),
                 fmt_num(c["cpu_median_s"]),
                 fmt_num(c["peak_rss_mib"], 0),
+                f"{c['sampled_anon_mib']:.0f} / {c['sampled_file_mib']:.0f}",
             )
         )
     lines += ["", "## Archive sizes", "", row("size", "file", "bytes", "× source")]
@@ -1059,7 +1161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loadavg_end": loadavg(),
         "elapsed_s": time.perf_counter() - t0,
         "sizes": per_size,
-        "rss_targets": rss_targets(stats, args.sizes),
+        "rss_targets": rss_targets(stats),
         "commands": stats,
         "runs": [asdict(r) for r in runner.runs],
     }
