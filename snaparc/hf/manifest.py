@@ -94,6 +94,15 @@ class AudioSnapshotManifest(SnapshotManifest):
     num_audio_tokens: int = Field(..., ge=1)
     sample_rate: int = Field(..., gt=0)
     max_length_seconds: float = Field(..., gt=0)
+    rationale: str = Field(
+        default=(
+            "Audio-language architectures are not on the llama.cpp roadmap; this build "
+            "emits an HF-snapshot fallback so users can share trained adapters without "
+            "waiting for upstream GGUF support."
+        ),
+        description="Why an HF snapshot rather than GGUF (kept from the exporter this "
+        "format comes from, so its manifests load unchanged).",
+    )
 
 
 class VlSnapshotManifest(SnapshotManifest):
@@ -104,6 +113,13 @@ class VlSnapshotManifest(SnapshotManifest):
     num_image_tokens: int = Field(..., ge=1)
     target_size: int = Field(..., gt=0)
     resize_policy: Literal["fixed", "dynamic"]
+    rationale: str = Field(
+        default=(
+            "Vision-language architectures are exported as an HF snapshot so users can "
+            "share trained adapters without waiting for upstream GGUF support."
+        ),
+        description="Why an HF snapshot rather than GGUF.",
+    )
 
 
 AnySnapshotManifest = AudioSnapshotManifest | VlSnapshotManifest
