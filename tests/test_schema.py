@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import copy
 import json
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snaparc import errors
 from snaparc.archive_index import open_index
@@ -28,6 +31,7 @@ from snaparc.format.manifest import (
     encode_manifest,
     parse_manifest,
 )
+from snaparc.format.paths import check_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "spec" / "manifest.schema.json").read_text(encoding="utf-8"))
@@ -284,3 +288,41 @@ def test_schema_cannot_tell_floats_from_integers() -> None:
     assert _schema_ok(json.loads(data))
     with pytest.raises(errors.ManifestError, match="floating-point"):
         parse_manifest(data, limits=DEFAULT_LIMITS)
+
+
+_PATH_SCHEMA = {**SCHEMA["$defs"]["path"], "$defs": SCHEMA["$defs"]}
+_PATH_VALIDATOR = jsonschema.Draft202012Validator(_PATH_SCHEMA)
+_PATH_ALPHABET = st.sampled_from(
+    ["a", "B", "/", ".", "\\", ":", "C", "\x00", "\n", "\x7f", "\x85", "é", "e\u0301", "ß", " "]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PATH_ALPHABET, max_size=12).map("".join))
+def test_path_pattern_is_implied_by_the_path_rules(path: str) -> None:
+    """The schema's path pattern accepts every path the parser accepts, and
+    refuses every other one except for what a pattern cannot say (NFC)."""
+    try:
+        check_path(path)
+        parser_ok = True
+    except errors.UnsafePathError:
+        parser_ok = False
+    schema_ok = _PATH_VALIDATOR.is_valid(path)
+    if parser_ok:
+        assert schema_ok
+    elif schema_ok:
+        assert not unicodedata.is_normalized("NFC", path)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("format_version", "1.0\n"),
+        ("blobs.0.digests.sha256", "0" * 64 + "\n"),
+        ("files.0.path", "README.txt\n"),
+    ],
+)
+def test_schema_refuses_a_trailing_newline(path: str, value: str) -> None:
+    obj = _basic()
+    _set(path, value)(obj)
+    assert not _schema_ok(obj)
