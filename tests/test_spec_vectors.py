@@ -12,6 +12,8 @@ import hashlib
 import importlib
 import io
 import json
+import shutil
+import subprocess
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -181,3 +183,31 @@ def test_snapshot_like_metadata_is_what_pack_records(tmp_path: Path) -> None:
     vector = next(v for v in VALID if v["file"] == "snapshot-like.dlmsnap")
     assert info.metadata == vector["metadata"]
     assert set(vector["metadata"]) == set(snapshot.METADATA_KEYS)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("vector", VALID, ids=_ids(VALID))
+@pytest.mark.parametrize(
+    "argv",
+    [["tar", "--zstd", "-xf"], ["tar", "-xf"], ["bsdtar", "-xf"]],
+    ids=["gnu-tar-zstd", "gnu-tar-autodetect", "bsdtar"],
+)
+def test_stock_tools_extract_valid_vectors(
+    vector: dict[str, Any], argv: list[str], tmp_path: Path
+) -> None:
+    for tool in (argv[0], "zstd"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    path = VECTORS / vector["file"]
+    assert subprocess.run(["zstd", "-tq", str(path)], check=False).returncode == 0
+    out = tmp_path / "x"
+    out.mkdir()
+    proc = subprocess.run([*argv, str(path), "-C", str(out)], capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    manifest = (out / "dlmsnap" / "manifest.json").read_bytes()
+    assert hashlib.sha256(manifest).hexdigest() == vector["archive_id"]
+    blob_dir = out / "blobs" / "sha256"
+    blobs = sorted(blob_dir.iterdir()) if blob_dir.exists() else []
+    assert [p.name for p in blobs] == sorted({f["sha256"] for f in vector["files"]})
+    for p in blobs:
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name
