@@ -1,0 +1,39 @@
+"""Every reading command accepts a mirror target (URL:REF / URL@ID) in place of a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from snaparc.cli import main
+
+
+def _push(archive: Path, url: str, ref: str) -> None:
+    assert main(["mirror", "push", str(archive), url, "--ref", ref, "-q"]) == 0
+
+
+def test_verify_ls_cat_unpack_from_mirror(
+    mirror_url: str,
+    archive_v1: Path,
+    v1_files: dict[str, bytes],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _push(archive_v1, mirror_url, "v1")
+    target = f"{mirror_url}:v1"
+    assert main(["verify", target, "--json"]) == 0
+    assert '"ok": true' in capsys.readouterr().out
+    assert main(["ls", target]) == 0
+    assert "archive id" in capsys.readouterr().out
+    dest = tmp_path / "out"
+    assert main(["unpack", target, "-C", str(dest), "-q"]) == 0
+    for rel, data in v1_files.items():
+        assert (dest / rel).read_bytes() == data
+
+
+def test_unknown_ref_in_mirror_exits_10(mirror_url: str, archive_v1: Path, tmp_path: Path) -> None:
+    _push(archive_v1, mirror_url, "v1")
+    dest = tmp_path / "never"
+    assert main(["unpack", f"{mirror_url}:nope", "-C", str(dest), "-q"]) == 10
+    assert not dest.exists()
