@@ -15,11 +15,13 @@ chmod'ed or re-timed.
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import errno
 import os
 import secrets
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -28,7 +30,9 @@ from snaparc.errors import DestinationError, DiskFullError, IOFailure
 
 _STAGING_TAG = ".snaparc-staging-"
 _TMP_TAG = ".snaparc-tmp-"
-_RENAME_EXCHANGE = 2
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+_UNSUPPORTED = (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP)
 _AT_FDCWD = -100
 
 
@@ -105,21 +109,64 @@ def _unique(parent: Path, name: str, tag: str) -> Path:
     return parent / f".{name}{tag}{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def _rename_exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2). False if unsupported."""
+_Renameat2 = Callable[[int, bytes, int, bytes, int], int]
+
+
+def _load_renameat2() -> _Renameat2 | None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        func = libc.renameat2
     except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    result: _Renameat2 = func
+    return result
+
+
+_renameat2: _Renameat2 | None = _load_renameat2()
+
+
+def rename_with_flags(src: Path, dst: Path, flags: int) -> bool:
+    """`renameat2(src, dst, flags)` (Linux); False when the call or flag is unsupported."""
+    if _renameat2 is None:
         return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if rc == 0:
+    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
         return True
     err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+    if err in _UNSUPPORTED:
         return False
-    raise OSError(err, os.strerror(err), str(b))
+    raise OSError(err, os.strerror(err), str(src), None, str(dst))
+
+
+class NewFileWriter:
+    """Writes bytes to a file it creates (O_EXCL, no symlink following);
+    fsyncs and closes on close(). OS errors become snaparc errors."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise os_error(exc, f"creating {path}") from None
+
+    def write(self, data: memoryview) -> None:
+        try:
+            view = data
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise os_error(exc, f"writing {self.path}") from None
+
+    def close(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise os_error(exc, f"writing {self.path}") from None
+        finally:
+            os.close(self._fd)
 
 
 def check_target(target: Path, *, force: bool, kind: str = "directory") -> bool:
@@ -229,7 +276,7 @@ class StagingDir:
                 fsync_dir(d)
                 os.chmod(d, dir_mode)
             if self.replaces and self.target.exists():
-                if not _rename_exchange(self.path, self.target):
+                if not rename_with_flags(self.path, self.target, RENAME_EXCHANGE):
                     aside = _unique(self.target.parent, self.target.name, _STAGING_TAG)
                     os.rename(self.target, aside)
                     os.rename(self.path, self.target)

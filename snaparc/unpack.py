@@ -20,7 +20,7 @@ from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
 from snaparc.progress import Progress
 from snaparc.reader import ReadReport, read_archive
-from snaparc.staging import StagingDir, os_error
+from snaparc.staging import NewFileWriter, StagingDir, os_error
 
 # Room kept free beyond the payload: metadata, staging, other writers.
 DISK_HEADROOM = 64 * 1024 * 1024
@@ -39,36 +39,6 @@ def check_free_space(directory: Path, needed: int) -> None:
             f"not enough free space in {directory}: need {needed} bytes "
             f"(+{DISK_HEADROOM} headroom), {free} free"
         )
-
-
-class _FileWriter:
-    """Writes one blob's bytes to a new file; fsyncs and closes on close()."""
-
-    __slots__ = ("_fd", "path")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except OSError as exc:
-            raise os_error(exc, f"creating {path}") from None
-
-    def write(self, data: memoryview) -> None:
-        try:
-            view = data
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-        except OSError as exc:
-            raise os_error(exc, f"writing {self.path}") from None
-
-    def close(self) -> None:
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            raise os_error(exc, f"writing {self.path}") from None
-        finally:
-            os.close(self._fd)
 
 
 class TreeSink:
@@ -93,8 +63,8 @@ class TreeSink:
         # Paths were checked by the manifest parser: relative, no '..', NFC.
         return self.root / entry.path
 
-    def open_blob(self, blob: BlobEntry) -> _FileWriter:
-        return _FileWriter(self._path(self._by_blob[blob.sha256][0]))
+    def open_blob(self, blob: BlobEntry) -> NewFileWriter:
+        return NewFileWriter(self._path(self._by_blob[blob.sha256][0]))
 
     def blob_done(self, blob: BlobEntry) -> None:
         entries = self._by_blob[blob.sha256]

@@ -1,51 +1,13 @@
-"""Shared fixtures: small trees, packing helpers, CLI runners."""
+"""Fixtures shared by the top-level tests; helpers live in snaparc_testlib."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from snaparc_testlib import sample_files, write_tree
 
 from snaparc.cli import main
-
-SNAPARC = [sys.executable, "-m", "snaparc"]
-
-
-def write_tree(
-    root: Path,
-    files: dict[str, bytes],
-    *,
-    executable: set[str] = frozenset(),
-    empty_dirs: tuple[str, ...] = (),
-) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-        os.chmod(p, 0o755 if rel in executable else 0o644)
-    for d in empty_dirs:
-        (root / d).mkdir(parents=True, exist_ok=True)
-    return root
-
-
-def sample_files() -> dict[str, bytes]:
-    tok = b'{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}}}\n' * 50
-    return {
-        "adapter/adapter_config.json": b'{"r": 8, "lora_alpha": 16}\n',
-        "adapter/adapter_model.safetensors": os.urandom(300_000),
-        "adapter/tokenizer.json": tok,
-        "processor/tokenizer.json": tok,
-        "processor/preprocessor_config.json": b'{"feature_size": 128}\n',
-        "scripts/run.sh": b"#!/bin/sh\necho hi\n",
-        "empty.txt": b"",
-        "caf\u00e9/\u00fcber.txt": b"unicode names\n",
-    }
 
 
 @pytest.fixture
@@ -60,44 +22,3 @@ def packed(sample_tree: Path, tmp_path: Path) -> Path:
     out = tmp_path / "a.dlmsnap"
     assert main(["pack", str(sample_tree), "-o", str(out), "--quiet"]) == 0
     return out
-
-
-def run_snaparc(
-    *args: str,
-    stdin: bytes | None = None,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [*SNAPARC, *args],
-        input=stdin,
-        capture_output=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=600,
-    )
-
-
-def tree_state(root: Path) -> dict[str, tuple[int, bytes | None]]:
-    """Every entry under root with its mode and content (for exact comparisons)."""
-    out: dict[str, tuple[int, bytes | None]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            st = p.lstat()
-            rel = p.relative_to(root).as_posix()
-            out[rel] = (st.st_mode, p.read_bytes() if p.is_file() and not p.is_symlink() else None)
-    return out
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing in CI: the Makefile's 'tools' target installs it")
-        pytest.skip(f"{name} not installed (run 'make test' as root to install it with apt-get)")
-    return path
-
-
-Runner = Callable[..., subprocess.CompletedProcess[bytes]]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_snaparc, write_tree
+from snaparc_testlib import run_snaparc, write_tree
 
 from snaparc.cli import main
 from snaparc.errors import ALL_ERROR_CLASSES, SnaparcError

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from conftest import sample_files, write_tree
+from snaparc_testlib import sample_files, write_tree
 
 from snaparc.operations import pack_directory
 

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from snaparc_testlib import require_tool
 
 pytestmark = pytest.mark.interop
 

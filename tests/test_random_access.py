@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_tree
+from snaparc_testlib import write_tree
 
 from snaparc.catfile import cat_file
 from snaparc.listing import read_listing

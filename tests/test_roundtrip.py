@@ -9,9 +9,9 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import sample_files, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from snaparc_testlib import sample_files, write_tree
 
 from snaparc.cli import main
 from snaparc.format.paths import fold_key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import run_snaparc
+from snaparc_testlib import run_snaparc
 
 from snaparc.inputs import open_archive_input
 from snaparc.listing import read_listing

@@ -86,7 +86,14 @@ from snaparc.hf.manifest import (
 )
 from snaparc.progress import Progress
 from snaparc.reader import ReadReport, read_archive
-from snaparc.staging import AtomicFile, StagingDir, clean_stale, fsync_dir, os_error
+from snaparc.staging import (
+    AtomicFile,
+    NewFileWriter,
+    StagingDir,
+    clean_stale,
+    fsync_dir,
+    os_error,
+)
 from snaparc.unpack import TreeSink, check_free_space
 
 ADAPTER_DIR = "adapter"
@@ -468,33 +475,7 @@ def _read_small(path: Path, limits: Limits) -> bytes:
 # --- hub cache -------------------------------------------------------------------
 
 
-class _BlobFile:
-    """One blob's bytes into a new temp file; fsync + close on close()."""
-
-    __slots__ = ("_fd", "path")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except OSError as exc:
-            raise os_error(exc, f"creating {path}") from None
-
-    def write(self, data: memoryview) -> None:
-        try:
-            view = data
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError as exc:
-            raise os_error(exc, f"writing {self.path}") from None
-
-    def close(self) -> None:
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            raise os_error(exc, f"writing {self.path}") from None
-        finally:
-            os.close(self._fd)
+_BlobFile = NewFileWriter  # one blob's bytes into a new temp file
 
 
 class _Discard:

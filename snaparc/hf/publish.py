@@ -18,48 +18,15 @@ translate them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-_AT_FDCWD = -100
-RENAME_NOREPLACE = 1
-RENAME_EXCHANGE = 2
-_UNSUPPORTED = (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP)
+from snaparc.staging import RENAME_EXCHANGE, RENAME_NOREPLACE, rename_with_flags
 
-_Renameat2 = Callable[[int, bytes, int, bytes, int], int]
-
-
-def _load_renameat2() -> _Renameat2 | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        func = libc.renameat2
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    func.restype = ctypes.c_int
-    result: _Renameat2 = func
-    return result
-
-
-_renameat2: _Renameat2 | None = _load_renameat2()
-
-
-def rename_with_flags(src: Path, dst: Path, flags: int) -> bool:
-    """`renameat2(src, dst, flags)`; False when the call or flag is unsupported here."""
-    if _renameat2 is None:
-        return False
-    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in _UNSUPPORTED:
-        return False
-    raise OSError(err, os.strerror(err), str(src), None, str(dst))
+__all__ = ["RENAME_EXCHANGE", "RENAME_NOREPLACE", "rename_with_flags"]
 
 
 @contextlib.contextmanager

@@ -219,7 +219,7 @@ def test_failed_swap_leaves_old_export_intact(
 
 
 def test_first_export_without_renameat2(fake_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(publish_mod, "_renameat2", None)
+    monkeypatch.setattr(publish_mod, "rename_with_flags", lambda *_a: False)
     result = export_snapshot(fake_store, VL)
     verify_artifacts(result.export_dir, load_snapshot_manifest(result.export_dir))
     assert leftovers(fake_store) == []
