@@ -1,0 +1,173 @@
+"""SIGKILL and Ctrl-C at random moments: the target is absent, the old tree, or
+the complete new tree, never anything in between; the next run removes the
+staging a killed process left; a killed `pack -o` never leaves a truncated
+file under the final name; SIGINT exits 130 and cleans up.
+
+The archive is ~33 MiB of incompressible data in 44 files so that an unpack
+takes long enough (~0.5 s) for kill points to land inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from snaparc.cli import main
+from tests.hostile.conftest import tree_files
+
+SNAPARC = [sys.executable, "-m", "snaparc"]
+SEEDS = range(8)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
+    """(source tree, archive, seconds a full unpack takes)."""
+    root = tmp_path_factory.mktemp("kill")
+    src = root / "src"
+    (src / "sub").mkdir(parents=True)
+    rng = random.Random(5)
+    for i in range(4):
+        (src / f"w{i}.bin").write_bytes(rng.randbytes(8 * 1024 * 1024))
+    for i in range(40):
+        (src / "sub" / f"s{i:02d}").write_bytes(rng.randbytes(20_000 + i))
+    os.chmod(src / "sub" / "s00", 0o755)
+    archive = root / "a.dlmsnap"
+    assert main(["pack", str(src), "-o", str(archive), "--quiet"]) == 0
+    start = time.monotonic()
+    r = subprocess.run(
+        [*SNAPARC, "unpack", str(archive), "-C", str(root / "probe"), "--quiet"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    return src, archive, time.monotonic() - start
+
+
+def _leftovers(parent: Path, name: str) -> list[str]:
+    return sorted(n for n in os.listdir(parent) if n.startswith(f".{name}.snaparc-"))
+
+
+def _kill_at(argv: list[str], delay: float) -> int:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait(timeout=60)
+
+
+def _old_tree(target: Path) -> dict[str, tuple[int, bytes | None]]:
+    (target / "old").mkdir(parents=True)
+    (target / "old" / "weights.bin").write_bytes(b"old weights\n" * 1000)
+    (target / "w0.bin").write_bytes(b"old w0\n")
+    return tree_files(target)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["fresh", "force"])
+def test_sigkill_unpack(big: tuple[Path, Path, float], tmp_path: Path, force: bool) -> None:
+    src, archive, duration = big
+    expected = tree_files(src)
+    parent = tmp_path / "dest"
+    parent.mkdir()
+    target = parent / "out"
+    outcomes = []
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        old = _old_tree(target) if force else None
+        argv = [*SNAPARC, "unpack", str(archive), "-C", str(target), "--quiet"]
+        argv += ["--force"] if force else []
+        code = _kill_at(argv, rng.uniform(0.05, duration * 1.1))
+        state = tree_files(target) if target.exists() else None
+        if state == expected:
+            outcomes.append("new")
+        elif state == old:
+            outcomes.append("old" if force else "absent")
+        else:
+            raise AssertionError(f"seed {seed}: target is neither old nor new (rc {code})")
+        # The next run completes and removes what the killed one left behind.
+        r = subprocess.run([*argv, "--force"], capture_output=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        assert tree_files(target) == expected
+        assert _leftovers(parent, "out") == [], f"seed {seed}: staging left behind"
+        if force:
+            continue
+        for p in sorted(target.rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        target.rmdir()
+    # Not a correctness condition, but a sign the kill points were useful.
+    print("kill outcomes:", outcomes)
+
+
+def test_sigkill_pack(big: tuple[Path, Path, float], tmp_path: Path) -> None:
+    src, _archive, duration = big
+    out = tmp_path / "x.dlmsnap"
+    for seed in range(4):
+        rng = random.Random(100 + seed)
+        if out.exists():
+            out.unlink()
+        argv = [*SNAPARC, "pack", str(src), "-o", str(out), "--quiet"]
+        _kill_at(argv, rng.uniform(0.05, duration * 1.2))
+        if out.exists():  # a file under the final name is a complete archive
+            assert main(["verify", str(out), "--quiet"]) == 0, f"seed {seed}: truncated archive"
+        r = subprocess.run([*argv, "--force"], capture_output=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        assert _leftovers(tmp_path, "x.dlmsnap") == [], f"seed {seed}: temp file left behind"
+        assert main(["verify", str(out), "--quiet"]) == 0
+
+
+def _wait_for(parent: Path, name: str, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _leftovers(parent, name):
+            return True
+        time.sleep(0.002)
+    return False
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["fresh", "force"])
+def test_sigint_unpack_exits_130_and_cleans_up(
+    big: tuple[Path, Path, float], tmp_path: Path, force: bool
+) -> None:
+    _src, archive, _ = big
+    target = tmp_path / "out"
+    old = _old_tree(target) if force else None
+    argv = [*SNAPARC, "unpack", str(archive), "-C", str(target), "--quiet"]
+    argv += ["--force"] if force else []
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not _wait_for(tmp_path, "out", proc):
+        proc.kill()
+        proc.wait()
+        pytest.fail("unpack finished before its staging directory was seen")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _leftovers(tmp_path, "out") == []
+    if force:
+        assert tree_files(target) == old
+    else:
+        assert not target.exists()
+
+
+def test_sigint_pack_exits_130_and_cleans_up(big: tuple[Path, Path, float], tmp_path: Path) -> None:
+    src, _archive, _ = big
+    out = tmp_path / "x.dlmsnap"
+    proc = subprocess.Popen(
+        [*SNAPARC, "pack", str(src), "-o", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    if not _wait_for(tmp_path, "x.dlmsnap", proc):
+        proc.kill()
+        proc.wait()
+        pytest.fail("pack finished before its temp file was seen")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _leftovers(tmp_path, "x.dlmsnap") == []
+    assert not out.exists()
