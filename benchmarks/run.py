@@ -940,6 +940,21 @@ def rss_targets(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def contention_note(report: dict[str, Any]) -> str:
+    """A warning when the 1-minute load average exceeded the core count."""
+    try:
+        cores = int(str(report["machine"]["cores"]).split()[0])
+        loads = [float(str(report[k]).split()[0]) for k in ("loadavg_start", "loadavg_end")]
+    except (KeyError, ValueError, IndexError):
+        return ""
+    if max(loads) <= cores:
+        return ""
+    return (
+        f" — **the load exceeded the {cores} cores: other work competed for the CPU, "
+        "so wall times are inflated and ratios near a limit are uncertain**"
+    )
+
+
 def row(*cells: object) -> str:
     """One markdown table row; `|` inside a cell is escaped."""
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
@@ -964,7 +979,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(+1 warm-up pair); the Python old-tool pack: {config['slow_rounds']} round(s), "
         "no warm-up (it takes ~50 s/GiB)",
         f"- load average (1/5/15 min) at start: {report['loadavg_start']}, "
-        f"at end: {report['loadavg_end']}",
+        f"at end: {report['loadavg_end']}" + contention_note(report),
         f"- snaparc: {report['snaparc']}",
         "- snapshot manifest: "
         + (
@@ -1129,7 +1144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     parser.add_argument("--keep-outputs", action="store_true", help="keep archives at the end")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite RESULTS.md from the results.json in --results-dir; run nothing",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        saved = json.loads((args.results_dir / "results.json").read_text())
+        (args.results_dir / "RESULTS.md").write_text(render_markdown(saved))
+        return 0
     args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
