@@ -34,8 +34,8 @@ from tests.hostile import forge as F
 from tests.hostile.conftest import NonSeekable, make_canary, snapshot
 
 FUZZ_SECONDS = float(os.environ.get("SNAPARC_FUZZ_SECONDS", "0") or 0)
-# ~200 examples by default; about 8 examples a second when asked to run long.
-MAX_EXAMPLES = max(200, int(FUZZ_SECONDS * 8)) if FUZZ_SECONDS else 200
+# ~200 examples by default; about 30 examples a second when asked to run long.
+MAX_EXAMPLES = max(200, int(FUZZ_SECONDS * 30)) if FUZZ_SECONDS else 200
 DEADLINE = timedelta(seconds=10 if FUZZ_SECONDS else 5)
 # Python heap bound for one command on a tiny archive: the frame splitter's
 # buffers (max_frame_bytes + 1 MiB each) and a few decompressed frames.
