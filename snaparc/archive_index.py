@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from snaparc.errors import (
     CorruptArchiveError,
+    LimitExceededError,
     TruncatedArchiveError,
 )
 from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK
@@ -83,7 +84,14 @@ def open_index(f: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> ArchiveIndex:
         raise TruncatedArchiveError(f"file is {file_size} bytes: too short for a .dlmsnap archive")
     n = decode_footer(_pread(f, file_size - FOOTER_SIZE, FOOTER_SIZE))
     table_size = seek_table_size(n)
-    if n > limits.max_frames or table_size > file_size:
+    if n > limits.max_frames:
+        raise LimitExceededError(
+            f"seek table lists {n} frames (limit {limits.max_frames})",
+            limit="frames",
+            value=n,
+            maximum=limits.max_frames,
+        )
+    if table_size > file_size:
         raise CorruptArchiveError(f"seek table claims {n} frames; the file cannot hold them")
     table_offset = file_size - table_size
     table = decode_seek_table(_pread(f, table_offset, table_size), max_frames=limits.max_frames)

@@ -14,7 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from snaparc import __version__
-from snaparc.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SnaparcError, UsageError
+from snaparc.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    SnaparcError,
+    UsageError,
+)
 
 COMMAND_MODULES = (
     "pack",
@@ -76,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         import traceback
 

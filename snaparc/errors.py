@@ -21,6 +21,7 @@ any code it does not know as a failure.
 | 11   | SignatureError           | signature missing, malformed, or not valid            |
 | 70   | (internal)               | a bug in snaparc: please report it                    |
 | 130  | (interrupted)            | SIGINT / Ctrl-C; outputs cleaned up                   |
+| 141  | (broken pipe)            | stdout's reader exited early (e.g. `cat ... | head`)  |
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away (as if killed by SIGPIPE)
 
 
 class SnaparcError(Exception):

@@ -40,6 +40,7 @@ from snaparc.errors import (
     LimitExceededError,
     ManifestError,
     NonCanonicalError,
+    SnaparcError,
     TrailingDataError,
     TruncatedArchiveError,
     UnexpectedFrameError,
@@ -313,29 +314,35 @@ def _stream_blobs(
     b3_pool = ThreadPoolExecutor(1, thread_name_prefix="snaparc-blake3")
     io_pool = ThreadPoolExecutor(1, thread_name_prefix="snaparc-write")
     dec_pool = ThreadPoolExecutor(workers, thread_name_prefix="snaparc-zstd")
-    pending: deque[tuple[MemberPlan | None, int, RawFrame, Future[bytes]]] = deque()
+    # Frames are read ahead of the one being checked; an error found while
+    # reading ahead is queued in stream order, so the first problem in the
+    # stream is the one reported, whatever the thread count.
+    pending: deque[tuple[int, RawFrame | None, Future[bytes]]] = deque()
     side: deque[Future[object]] = deque()
     window = workers + 2
     state: _BlobState | None = None
     next_job = 0
+    failed = False
 
     def submit_next() -> None:
-        nonlocal next_job
-        member, j = jobs[next_job]
-        k = first_blob_frame + next_job
-        want = layout.frame_sizes[k]
-        what = "the end of the archive" if member is None else f"blob {member.name}"
-        frame = next_data_frame(splitter, what)
-        assert frame.header is not None
-        check_frame_header(frame.header, offset=frame.offset, max_content=FRAME_SIZE)
-        if frame.header.content_size != want:
-            raise CorruptArchiveError(
-                f"zstd frame at offset {frame.offset} declares {frame.header.content_size} "
-                f"bytes; the layout needs {want} (for {what})"
-            )
-        observed.append(SeekEntry(len(frame.data), want))
-        pending.append((member, j, frame, dec_pool.submit(decompress_frame, frame, want)))
+        nonlocal next_job, failed
+        index = next_job
+        member, _ = jobs[index]
         next_job += 1
+        what = "the end of the archive" if member is None else f"blob {member.name}"
+        try:
+            frame = next_data_frame(splitter, what)
+            assert frame.header is not None
+            check_frame_header(frame.header, offset=frame.offset, max_content=FRAME_SIZE)
+        except SnaparcError as exc:
+            failed = True
+            err: Future[bytes] = Future()
+            err.set_exception(exc)
+            pending.append((index, None, err))
+            return
+        declared = frame.header.content_size or 0
+        observed.append(SeekEntry(len(frame.data), declared))
+        pending.append((index, frame, dec_pool.submit(decompress_frame, frame, declared)))
 
     def drain_side(limit: int) -> None:
         while len(side) > limit:
@@ -343,26 +350,38 @@ def _stream_blobs(
 
     try:
         while next_job < len(jobs) or pending:
-            while next_job < len(jobs) and len(pending) < window:
+            while next_job < len(jobs) and len(pending) < window and not failed:
                 submit_next()
-            member, j, frame, fut = pending.popleft()
+            index, frame, fut = pending.popleft()
+            member, j = jobs[index]
             data = fut.result()
+            assert frame is not None
+            offset = frame.offset
             compressed = len(frame.data)
             splitter.recycle(frame)
             if progress is not None:
                 progress.advance(compressed)
+            want = layout.frame_sizes[first_blob_frame + index]
             if member is None:
                 if data != TAR_EOF:
-                    raise CorruptArchiveError(
-                        f"end-of-archive frame at offset {frame.offset} is not two zero blocks"
-                    )
+                    _diagnose_extra(data, offset)
                 continue
             blob = member.blob
             assert blob is not None
             start = j * FRAME_SIZE
             view = memoryview(data)
             if j == 0:
+                if len(data) < TAR_BLOCK:
+                    raise CorruptArchiveError(
+                        f"zstd frame at offset {offset} is too short for a tar header"
+                    )
                 check_member_header(data[:TAR_BLOCK], member, offset=member.offset)
+            if len(data) != want:
+                raise CorruptArchiveError(
+                    f"zstd frame at offset {offset} holds {len(data)} bytes; the layout "
+                    f"needs {want} (frame {j} of {member.name})"
+                )
+            if j == 0:
                 writer = sink.open_blob(blob) if sink is not None else None
                 state = _BlobState(blob, writer)
             assert state is not None
@@ -376,7 +395,7 @@ def _stream_blobs(
                     side.append(io_pool.submit(state.writer.write, chunk))
             pad_from = max(TAR_BLOCK + member.size, start) - start
             if pad_from < len(data) and any(view[pad_from:]):
-                raise CorruptArchiveError(f"non-zero padding after blob {blob.sha256}")
+                raise NonCanonicalError(f"non-zero padding after blob {blob.sha256}")
             drain_side(3 * 4)
             if j == member.num_frames - 1:
                 drain_side(0)
@@ -385,7 +404,7 @@ def _stream_blobs(
                 report.bytes_verified += blob.size
                 state = None
     finally:
-        for _, _, _, f in pending:
+        for _, _, f in pending:
             f.cancel()
         for pool in (dec_pool, sha_pool, b3_pool, io_pool):
             pool.shutdown(wait=True, cancel_futures=True)
@@ -408,6 +427,16 @@ def check_digests(blob: BlobEntry, actual: FileDigests) -> None:
             )
     if actual.size != blob.size:
         raise CorruptArchiveError(f"blob {blob.sha256}: {actual.size} bytes, not {blob.size}")
+
+
+def _diagnose_extra(data: bytes, offset: int) -> None:
+    """Explain a final data frame that is not the end-of-archive blocks."""
+    if len(data) >= TAR_BLOCK and any(data[:TAR_BLOCK]):
+        name, _ = read_header(data[:TAR_BLOCK], offset=offset)  # raises for bad headers
+        raise UnlistedMemberError(
+            f"unlisted member {name!r} after the last listed blob (offset {offset})", path=name
+        )
+    raise CorruptArchiveError(f"end-of-archive frame at offset {offset} is not two zero blocks")
 
 
 def _finish_blob(state: _BlobState, sink: BlobSink | None) -> None:

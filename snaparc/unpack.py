@@ -44,20 +44,29 @@ def check_free_space(directory: Path, needed: int) -> None:
 class TreeSink:
     """Lays the manifest's tree out under `root` as blobs arrive."""
 
-    def __init__(self, root: Path, *, read_only: bool = False) -> None:
+    def __init__(self, root: Path, *, read_only: bool = False, has_base: bool = False) -> None:
         self.root = root
         self.read_only = read_only
+        self.has_base = has_base
         self._by_blob: dict[str, list[FileEntry]] = {}
         self.manifest: Manifest | None = None
 
     def begin(self, manifest: Manifest, archive_id: str) -> None:
+        if manifest.base is not None and not self.has_base:
+            raise MissingBlobError(
+                f"thin archive: some blobs live in base archive {manifest.base}; "
+                "pass --base BASE.dlmsnap"
+            )
         self.manifest = manifest
         check_free_space(self.root, manifest.total_size)
         self._by_blob = manifest.paths_by_blob()
         dirs = {str(Path(f.path).parent) for f in manifest.files} | set(manifest.dirs)
-        for d in sorted(dirs):
-            if d != ".":
-                (self.root / d).mkdir(parents=True, exist_ok=True)
+        try:
+            for d in sorted(dirs):
+                if d != ".":
+                    (self.root / d).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, f"creating directories in {self.root}") from None
 
     def _path(self, entry: FileEntry) -> Path:
         # Paths were checked by the manifest parser: relative, no '..', NFC.
@@ -127,14 +136,9 @@ def unpack_archive(
 ) -> UnpackResult:
     """Verify every byte of `stream` and publish its tree at `dest` atomically."""
     with StagingDir(dest, force=force) as staging:
-        sink = TreeSink(staging.path, read_only=read_only)
+        sink = TreeSink(staging.path, read_only=read_only, has_base=base is not None)
         report = read_archive(stream, sink, threads=threads, limits=limits, progress=progress)
-        if report.manifest.base is not None:
-            if base is None:
-                raise MissingBlobError(
-                    f"thin archive: some blobs live in base archive {report.manifest.base}; "
-                    "pass --base BASE.dlmsnap"
-                )
+        if report.manifest.base is not None and base is not None:
             report.bytes_verified += sink.fill_external(report.manifest, base)
         staging.publish()
     return UnpackResult(staging.target, report)

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
                 "frames": r.frames,
                 "digests": ["sha256", "blake3"],
                 "signature": result.signature,
+                "base": r.manifest.base,
+                "external_blobs": len(r.manifest.blobs) - len(r.manifest.stored_blobs),
                 "metadata": r.manifest.metadata,
             }
         )
@@ -71,4 +73,10 @@ def run(args: argparse.Namespace) -> int:
             f"{len(r.manifest.files)} files, {r.blobs_verified} blobs, {r.bytes_verified} bytes "
             f"verified (sha256 + blake3), {r.frames} frames, seek table and structure intact{sig}"
         )
+        external = len(r.manifest.blobs) - len(r.manifest.stored_blobs)
+        if external:
+            print(
+                f"thin archive: {external} more blobs live in base archive {r.manifest.base} "
+                "(checked when unpacking with --base)"
+            )
     return 0

@@ -28,7 +28,7 @@ from snaparc.format.limits import Limits
 from snaparc.format.paths import check_path, check_tree
 
 HEX64 = r"^[0-9a-f]{64}$"
-_VERSION = re.compile(r"^(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})$")
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})")
 MAX_SAFE_INT = 2**53 - 1
 
 MetadataValue = str | int | bool | None
@@ -70,7 +70,7 @@ class FileEntry(_Strict):
 class Manifest(_Strict):
     format: str
     format_version: str
-    created_by: str
+    created_by: str = Field(min_length=1, max_length=256)
     files: list[FileEntry]
     dirs: list[str] = Field(default_factory=list)
     blobs: list[BlobEntry]
@@ -158,7 +158,7 @@ def check_version(obj: dict[str, Any]) -> tuple[int, int]:
     if obj.get("format") != FORMAT_NAME:
         raise ManifestError(f"manifest: 'format' is {obj.get('format')!r}, not {FORMAT_NAME!r}")
     version = obj.get("format_version")
-    if not isinstance(version, str) or not _VERSION.match(version):
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
         raise ManifestError(f"manifest: malformed format_version {version!r}")
     major, minor = (int(x) for x in version.split("."))
     if major > FORMAT_MAJOR:
@@ -194,6 +194,8 @@ def parse_manifest(data: bytes, *, limits: Limits) -> Manifest:
         )
     except json.JSONDecodeError as exc:
         raise ManifestError(f"manifest is not valid JSON: {exc}") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise ManifestError(f"manifest has an unreadable value: {exc}") from None
     except RecursionError:
         raise ManifestError("manifest is nested too deeply") from None
     if not isinstance(obj, dict):
@@ -218,7 +220,11 @@ def parse_manifest(data: bytes, *, limits: Limits) -> Manifest:
         where = ".".join(str(p) for p in first["loc"])
         raise ManifestError(f"manifest field {where}: {first['msg']}") from None
     check_manifest(manifest, limits=limits)
-    if minor <= FORMAT_MINOR and encode_manifest(manifest) != data:
+    try:
+        canonical = encode_manifest(manifest)
+    except UnicodeEncodeError:
+        raise ManifestError("manifest holds a string that is not valid Unicode") from None
+    if minor <= FORMAT_MINOR and canonical != data:
         raise NonCanonicalError(
             "manifest bytes are not canonical (key order, spacing, escapes or defaults)"
         )

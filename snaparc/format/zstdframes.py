@@ -179,8 +179,9 @@ class FrameSplitter:
         """
         buf = frame.data.obj
         frame.data.release()
-        if isinstance(buf, bytearray) and len(buf) == self._cap and len(self._free) < 16:
-            self._free.append(buf)
+        # Only this splitter's own buffers have this exact size.
+        if len(memoryview(buf)) == self._cap and len(self._free) < 16:
+            self._free.append(buf)  # type: ignore[arg-type]
 
     def next_frame(self) -> RawFrame | None:
         """The next frame, or None at a clean end of stream."""
