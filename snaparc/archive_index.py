@@ -18,6 +18,7 @@ from typing import BinaryIO
 from snaparc.errors import (
     CorruptArchiveError,
     LimitExceededError,
+    NonCanonicalError,
     TruncatedArchiveError,
 )
 from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK
@@ -172,5 +173,5 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
             out.write(chunk)
         pad_from = max(TAR_BLOCK + member.size, start) - start
         if pad_from < len(data) and any(memoryview(data)[pad_from:]):
-            raise CorruptArchiveError(f"non-zero padding after blob {blob.sha256}")
+            raise NonCanonicalError(f"non-zero padding after blob {blob.sha256}")
     check_digests(blob, hasher.digests())

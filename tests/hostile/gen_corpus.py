@@ -278,7 +278,9 @@ def _pax_inside_blob() -> bytes:
     ).data
 
 
-@case("tar_pax_member_inserted", in_blob(CorruptArchiveError))
+# From a file, cat checks the seek table against the layout first: the extra
+# member shifts the frames, so it is refused as corrupt there.
+@case("tar_pax_member_inserted", {"stream": UnsafeMemberError, "cat": CorruptArchiveError})
 def _pax_inserted() -> bytes:
     rec = _pax_record("size", "1")
 
@@ -405,7 +407,7 @@ def _name_non_ascii() -> bytes:
     return F.forge(members_hook=with_member(RUN_SH, name="blobs/sha256/\u00e9")).data
 
 
-case("tar_nonzero_padding_blob", in_blob(CorruptArchiveError))(
+case("tar_nonzero_padding_blob", in_blob(NonCanonicalError))(
     lambda: (
         F.forge(members_hook=with_member(RUN_SH, padding=b"X" + bytes(-len(RUN_SH) % 512 - 1))).data
     )
@@ -440,7 +442,10 @@ def _unlisted_name() -> bytes:
     return F.forge(members_hook=with_member(RUN_SH, name="etc/passwd")).data
 
 
-@case("tar_unlisted_member_appended", {"stream": CorruptArchiveError, "ls": CorruptArchiveError})
+@case(
+    "tar_unlisted_member_appended",
+    {"stream": UnlistedMemberError, "ls": CorruptArchiveError},
+)
 def _appended() -> bytes:
     other = b"unlisted\n"
 
@@ -585,7 +590,6 @@ case("manifest_float_metadata", everywhere(ManifestError))(
 case(
     "manifest_huge_integer",
     everywhere(ManifestError),
-    bug="reader: json.loads raises plain ValueError (int > 4300 digits), not JSONDecodeError",
 )(_mbytes(lambda b: b.replace(b'"metadata":{}', b'"metadata":{"x":' + b"9" * 5000 + b"}")))
 case("manifest_integer_over_safe_range", everywhere(ManifestError))(
     _mbytes(lambda b: b.replace(b'"metadata":{}', b'"metadata":{"x":9007199254740992}'))
@@ -621,12 +625,10 @@ case("manifest_metadata_empty_key", everywhere(ManifestError))(
 case(
     "manifest_lone_surrogate_created_by",
     everywhere(ManifestError),
-    bug="manifest: a lone surrogate outside paths makes encode_manifest raise UnicodeEncodeError",
 )(_mbytes(lambda b: b.replace(b'"snaparc 0.1.0"', b'"\\ud800"')))
 case(
     "manifest_lone_surrogate_metadata_key",
     everywhere(ManifestError),
-    bug="manifest: a lone surrogate outside paths makes encode_manifest raise UnicodeEncodeError",
 )(_mbytes(lambda b: b.replace(b'"metadata":{}', b'"metadata":{"\\udfff":1}')))
 
 
@@ -894,7 +896,7 @@ case("seektable_extra_entry", SEEK_ALL)(_table(lambda e: F.seek_table([*e, (0, 0
 case("seektable_count_field", SEEK_ALL)(_table(lambda e: F.seek_table(e, n=len(e) - 1)))
 case(
     "seektable_count_huge",
-    {"stream": LimitExceededError, "ls": CorruptArchiveError, "cat": CorruptArchiveError},
+    {"stream": LimitExceededError, "ls": LimitExceededError, "cat": LimitExceededError},
 )(_table(lambda e: F.seek_table(e, n=0xFFFFFFFF)))
 case(
     "seektable_descriptor_nonzero",

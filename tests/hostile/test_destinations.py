@@ -180,11 +180,6 @@ def test_staging_of_live_process_is_kept(arena: Arena) -> None:
             proc.kill()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unpack.TreeSink.begin mkdir is outside os_error(): ENAMETOOLONG (a "
-    "4 KiB manifest path under a deep destination) escapes as OSError, exit 70",
-)
 def test_path_too_long_for_destination(arena: Arena) -> None:
     """A 4000-byte path is legal in the manifest, but not under a destination
     whose own path pushes it past PATH_MAX: a clean I/O error, not a crash."""

@@ -125,11 +125,6 @@ def test_enospc_out_of_inodes_files(small_fs: Any, tmp_path: Path) -> None:
     _expect_disk_full(["unpack", str(archive), "-C", str(arena / "out")], archive, arena)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unpack.TreeSink.begin creates directories with Path.mkdir outside "
-    "os_error(): ENOSPC there escapes as OSError (exit 70, internal error)",
-)
 def test_enospc_out_of_inodes_directories(small_fs: Any, tmp_path: Path) -> None:
     arena = small_fs("size=200m,nr_inodes=64")
     files = [F.FileSpec(f"d{i:03d}/f", b"%d" % i) for i in range(100)]
