@@ -21,9 +21,16 @@ from snaparc.errors import (
     LimitExceededError,
     ManifestError,
     NonCanonicalError,
+    UnsafePathError,
     UnsupportedVersionError,
 )
-from snaparc.format.constants import FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, FORMAT_VERSION
+from snaparc.format.constants import (
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FRAME_SIZE,
+)
 from snaparc.format.limits import Limits
 from snaparc.format.paths import check_path, check_tree
 
@@ -251,6 +258,8 @@ def check_manifest(m: Manifest, *, limits: Limits) -> None:
     prev_path: str | None = None
     for f in m.files:
         check_path(f.path)
+        if f.path == prev_path:
+            raise UnsafePathError(f"manifest: duplicate path {f.path!r}", path=f.path)
         if prev_path is not None and f.path <= prev_path:
             raise NonCanonicalError(f"manifest: files are not sorted (at {f.path!r})")
         prev_path = f.path
@@ -274,6 +283,14 @@ def check_manifest(m: Manifest, *, limits: Limits) -> None:
     check_tree((f.path for f in m.files), m.dirs)
     if m.base is None and any(b.external for b in m.blobs):
         raise ManifestError("manifest: external blobs without a base archive id")
+    frames = sum(-(-(b.size + 1024) // FRAME_SIZE) for b in m.blobs if not b.external)
+    if frames > limits.max_frames:
+        raise LimitExceededError(
+            f"archive would need about {frames} frames (limit {limits.max_frames})",
+            limit="max_frames",
+            value=frames,
+            maximum=limits.max_frames,
+        )
     total = m.total_size
     if total > limits.max_total_bytes:
         raise LimitExceededError(

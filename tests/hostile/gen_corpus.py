@@ -192,7 +192,7 @@ case("path_dir_absolute", everywhere(UnsafePathError))(
 )
 
 
-@case("path_duplicate", everywhere(NonCanonicalError))
+@case("path_duplicate", everywhere(UnsafePathError))
 def _dup() -> bytes:
     def hook(obj: dict[str, Any], blobs: dict[str, bytes]) -> None:
         obj["files"].insert(0, dict(obj["files"][0]))
