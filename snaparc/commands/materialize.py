@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "else ~/.cache/huggingface/hub)",
     )
     p.add_argument("--repo-id", metavar="ORG/NAME", help="repo id in the hub cache")
+    p.add_argument(
+        "--base", type=Path, metavar="OLD", help="base archive of a thin archive (DEST form)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_threads(p)
     add_progress(p)
@@ -77,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("materialize: --force is for DEST; the hub cache is updated atomically")
     if args.repo_id is None:
         raise UsageError("materialize: --hf-cache needs --repo-id ORG/NAME")
+    if args.base is not None:
+        raise UsageError(
+            "materialize: --base works with DEST; for the hub cache, unpack the thin "
+            "archive with --base and pack it first"
+        )
     return _run_cache(args)
 
 
@@ -90,6 +98,7 @@ def _run_dir(args: argparse.Namespace) -> int:
         threads=args.threads,
         limits=limits_from(args),
         progress_factory=lambda total: make_progress(args, "materialize", total),
+        base=args.base,
     )
     close_progress(progress)
     snap = result.snapshot

@@ -328,7 +328,7 @@ def _inside(root: Path, rel: str) -> Path:
 # --- snapshot checks -------------------------------------------------------------
 
 
-def _precheck(manifest: Manifest) -> None:
+def _precheck(manifest: Manifest, *, has_base: bool = False) -> None:
     """Before any byte is written: is this an archived HF snapshot export?"""
     paths = {f.path for f in manifest.files}
     target = manifest.metadata.get("export_target")
@@ -340,10 +340,11 @@ def _precheck(manifest: Manifest) -> None:
     if ADAPTER_CONFIG not in paths:
         raise ExportManifestError(f"the archived snapshot has no {ADAPTER_CONFIG}")
     external = [b for b in manifest.blobs if b.external]
-    if external:
+    if external and not has_base:
         raise UsageError(
             f"thin archive: {len(external)} blobs live in base archive {manifest.base}; "
-            "unpack it with --base, pack the tree, and materialize that"
+            "pass --base BASE.dlmsnap (directory form), or unpack it with --base, "
+            "pack the tree, and materialize that"
         )
 
 
@@ -409,12 +410,16 @@ def _check_snapshot(manifest: Manifest, report: ReadReport, raw: bytes) -> Snaps
 class _SnapshotTreeSink:
     """A read-only `TreeSink` that first checks the archive is an HF snapshot."""
 
-    def __init__(self, root: Path) -> None:
-        self._tree = TreeSink(root, read_only=True)
+    def __init__(self, root: Path, *, has_base: bool = False) -> None:
+        self._tree = TreeSink(root, read_only=True, has_base=has_base)
+        self._has_base = has_base
 
     def begin(self, manifest: Manifest, archive_id: str) -> None:
-        _precheck(manifest)
+        _precheck(manifest, has_base=self._has_base)
         self._tree.begin(manifest, archive_id)
+
+    def fill_external(self, manifest: Manifest, base: Path) -> int:
+        return self._tree.fill_external(manifest, base)
 
     def open_blob(self, blob: BlobEntry) -> Any:
         return self._tree.open_blob(blob)
@@ -431,15 +436,18 @@ def materialize_hf_dir(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
+    base: Path | None = None,
 ) -> MaterializeResult:
     """Verify the archive on `source` and publish its snapshot export tree at `dest`.
+
+    `base` is the base archive of a thin archive; its blobs are checked too.
 
     `dest` must not exist or be an empty directory, unless `force` (then it is
     replaced atomically). Raises `DestinationError` (exit 5) for an unusable
     target, `UsageError` for an archive that is no HF snapshot, `IntegrityError`
     for damaged data, `DiskFullError` when space runs out; `dest` is then as it was.
     """
-    return _to_local_dir(source, Path(dest), force, threads, limits, progress)
+    return _to_local_dir(source, Path(dest), force, threads, limits, progress, base)
 
 
 def _to_local_dir(
@@ -449,10 +457,13 @@ def _to_local_dir(
     threads: int | None,
     limits: Limits,
     progress: Progress | None,
+    base: Path | None = None,
 ) -> MaterializeResult:
     with StagingDir(dest, force=force) as staging:
-        sink = _SnapshotTreeSink(staging.path)
+        sink = _SnapshotTreeSink(staging.path, has_base=base is not None)
         report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
+        if base is not None and report.manifest.base is not None:
+            report.bytes_verified += sink.fill_external(report.manifest, base)
         raw = _read_small(staging.path / SNAPSHOT_MANIFEST_FILENAME, limits)
         check = _check_snapshot(report.manifest, report, raw)
         staging.publish()
@@ -769,11 +780,18 @@ def materialize_hf_dir_path(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress_factory: ProgressFactory = _no_progress,
+    base: Path | None = None,
 ) -> tuple[MaterializeResult, Progress | None]:
     """`materialize_hf_dir` on an archive path, split volumes, or "-" for stdin."""
     with _opened(source, progress_factory) as (stream, progress):
         result = materialize_hf_dir(
-            stream, dest, force=force, threads=threads, limits=limits, progress=progress
+            stream,
+            dest,
+            force=force,
+            threads=threads,
+            limits=limits,
+            progress=progress,
+            base=base,
         )
     return result, progress
 

@@ -61,3 +61,28 @@ def test_pack_refuses_missing_declared_artifact(export_dir: Path, tmp_path: Path
     victim = manifest["artifacts"][0]["path"]
     (export_dir / victim).unlink()
     assert main(["pack", str(export_dir), "-o", str(tmp_path / "a.dlmsnap"), "-q"]) == 9
+
+
+def test_thin_archive_materializes_with_its_base(
+    fake_store: Store, export_dir: Path, tmp_path: Path
+) -> None:
+    v1 = tmp_path / "v1.dlmsnap"
+    assert main(["pack", str(export_dir), "-o", str(v1), "-q"]) == 0
+    weights = fake_store.root / "adapter/versions/v0002/adapter_model.safetensors"
+    weights.write_bytes(b"retrained weights")
+    spec = BASE_MODELS["qwen2-audio-7b-instruct"]
+    export_dir = export_snapshot(fake_store, spec, processor=FakeProcessor()).export_dir
+    delta = tmp_path / "delta.dlmsnap"
+    assert main(["pack", str(export_dir), "-o", str(delta), "--base", str(v1), "-q"]) == 0
+    dest = tmp_path / "m"
+    assert main(["materialize", str(delta), str(dest), "-q"]) == 2
+    assert not dest.exists()
+    assert main(["materialize", str(delta), str(dest), "--base", str(v1), "-q"]) == 0
+    for p in export_dir.rglob("*"):
+        if p.is_file():
+            assert (dest / p.relative_to(export_dir)).read_bytes() == p.read_bytes()
+    other = tmp_path / "other.dlmsnap"
+    assert main(["pack", str(tmp_path / "m" / "processor"), "-o", str(other), "-q"]) == 0
+    wrong = tmp_path / "m2"
+    assert main(["materialize", str(delta), str(wrong), "--base", str(other), "-q"]) == 1
+    assert not wrong.exists()
