@@ -114,6 +114,38 @@ def decompress_frame(frame: RawFrame, size: int) -> bytes:
     return out
 
 
+def decompress_into(frame: RawFrame, size: int, out: bytearray) -> memoryview:
+    """Decompress one frame into a reused buffer (no allocation, no page faults).
+
+    The frame's declared size was checked to be `size` <= len(out); libzstd
+    checks the content checksum when the frame ends, which the final read
+    forces.
+    """
+    dctx: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
+    if dctx is None:
+        dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_SIZE)
+        _local.dctx = dctx
+    view = memoryview(out)[:size]
+    got = 0
+    try:
+        reader = dctx.stream_reader(frame.data, read_size=len(frame.data))
+        while got < size:
+            n = reader.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        extra = reader.read(1)
+    except zstandard.ZstdError as exc:
+        raise CorruptArchiveError(
+            f"zstd frame at offset {frame.offset} is corrupt: {exc}"
+        ) from None
+    if got != size or extra:
+        raise CorruptArchiveError(
+            f"zstd frame at offset {frame.offset} does not hold the {size} bytes it declares"
+        )
+    return view
+
+
 def next_data_frame(splitter: FrameSplitter, what: str) -> RawFrame:
     frame = splitter.next_frame()
     if frame is None:
@@ -317,8 +349,11 @@ def _stream_blobs(
     # Frames are read ahead of the one being checked; an error found while
     # reading ahead is queued in stream order, so the first problem in the
     # stream is the one reported, whatever the thread count.
-    pending: deque[tuple[int, RawFrame | None, Future[bytes]]] = deque()
-    side: deque[Future[object]] = deque()
+    pending: deque[tuple[int, RawFrame | None, bytearray | None, Future[memoryview]]] = deque()
+    # Side work (hashing, writing) in stream order; a frame's output buffer
+    # rides on its last side future and is reused once that one is done.
+    side: deque[tuple[Future[object], bytearray | None]] = deque()
+    free: list[bytearray] = []
     window = workers + 2
     state: _BlobState | None = None
     next_job = 0
@@ -336,23 +371,28 @@ def _stream_blobs(
             check_frame_header(frame.header, offset=frame.offset, max_content=FRAME_SIZE)
         except SnaparcError as exc:
             failed = True
-            err: Future[bytes] = Future()
+            err: Future[memoryview] = Future()
             err.set_exception(exc)
-            pending.append((index, None, err))
+            pending.append((index, None, None, err))
             return
         declared = frame.header.content_size or 0
         observed.append(SeekEntry(len(frame.data), declared))
-        pending.append((index, frame, dec_pool.submit(decompress_frame, frame, declared)))
+        buf = free.pop() if free else bytearray(FRAME_SIZE)
+        fut = dec_pool.submit(decompress_into, frame, declared, buf)
+        pending.append((index, frame, buf, fut))
 
     def drain_side(limit: int) -> None:
         while len(side) > limit:
-            side.popleft().result()
+            fut, done_buf = side.popleft()
+            fut.result()
+            if done_buf is not None:
+                free.append(done_buf)
 
     try:
         while next_job < len(jobs) or pending:
             while next_job < len(jobs) and len(pending) < window and not failed:
                 submit_next()
-            index, frame, fut = pending.popleft()
+            index, frame, buf, fut = pending.popleft()
             member, j = jobs[index]
             data = fut.result()
             assert frame is not None
@@ -364,18 +404,18 @@ def _stream_blobs(
             want = layout.frame_sizes[first_blob_frame + index]
             if member is None:
                 if data != TAR_EOF:
-                    _diagnose_extra(data, offset)
+                    _diagnose_extra(bytes(data), offset)
                 continue
             blob = member.blob
             assert blob is not None
             start = j * FRAME_SIZE
-            view = memoryview(data)
+            view = data
             if j == 0:
                 if len(data) < TAR_BLOCK:
                     raise CorruptArchiveError(
                         f"zstd frame at offset {offset} is too short for a tar header"
                     )
-                check_member_header(data[:TAR_BLOCK], member, offset=member.offset)
+                check_member_header(bytes(data[:TAR_BLOCK]), member, offset=member.offset)
             if len(data) != want:
                 raise CorruptArchiveError(
                     f"zstd frame at offset {offset} holds {len(data)} bytes; the layout "
@@ -389,10 +429,14 @@ def _stream_blobs(
             hi = min(start + len(data), TAR_BLOCK + member.size)
             if hi > lo:
                 chunk = view[lo - start : hi - start]
-                side.append(sha_pool.submit(state.hasher_sha.update, chunk))
-                side.append(b3_pool.submit(state.hasher_b3.update, chunk))
+                side.append((sha_pool.submit(state.hasher_sha.update, chunk), None))
+                side.append((b3_pool.submit(state.hasher_b3.update, chunk), None))
                 if state.writer is not None:
-                    side.append(io_pool.submit(state.writer.write, chunk))
+                    side.append((io_pool.submit(state.writer.write, chunk), None))
+                last, _ = side.pop()
+                side.append((last, buf))
+            elif buf is not None:
+                free.append(buf)
             pad_from = max(TAR_BLOCK + member.size, start) - start
             if pad_from < len(data) and any(view[pad_from:]):
                 raise NonCanonicalError(f"non-zero padding after blob {blob.sha256}")
@@ -404,7 +448,7 @@ def _stream_blobs(
                 report.bytes_verified += blob.size
                 state = None
     finally:
-        for _, _, f in pending:
+        for _, _, _, f in pending:
             f.cancel()
         for pool in (dec_pool, sha_pool, b3_pool, io_pool):
             pool.shutdown(wait=True, cancel_futures=True)
