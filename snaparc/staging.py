@@ -218,11 +218,14 @@ class AtomicFile:
             self.file.close()
             os.chmod(self.tmp, 0o644 & ~_umask())
             os.replace(self.tmp, self.target)
+            self._done = True
             fsync_dir(self.target.parent)
         except OSError as exc:
             self.abort()
             raise os_error(exc, f"writing {self.target}") from None
-        self._done = True
+        except BaseException:  # Ctrl-C while flushing: no temp file may stay behind
+            self.abort()
+            raise
 
     def abort(self) -> None:
         if self._done:
