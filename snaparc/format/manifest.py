@@ -10,12 +10,12 @@ of these bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from snaparc.errors import (
     LimitExceededError,
@@ -34,28 +34,28 @@ from snaparc.format.constants import (
 from snaparc.format.limits import Limits
 from snaparc.format.paths import check_path, check_tree
 
-HEX64 = r"^[0-9a-f]{64}$"
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})")
 MAX_SAFE_INT = 2**53 - 1
 
 MetadataValue = str | int | bool | None
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-class Digests(_Strict):
-    blake3: str = Field(pattern=HEX64)
-    sha256: str = Field(pattern=HEX64)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Digests:
+    blake3: str
+    sha256: str
 
 
-class BlobEntry(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlobEntry:
     """One distinct content. `external` blobs are not stored in this archive
     (thin archives); their bytes come from the base archive or a mirror."""
 
     digests: Digests
-    size: int = Field(ge=0, le=MAX_SAFE_INT)
+    size: int
     external: bool = False
 
     @property
@@ -67,22 +67,31 @@ class BlobEntry(_Strict):
         return self.digests.blake3
 
 
-class FileEntry(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
     path: str
-    size: int = Field(ge=0, le=MAX_SAFE_INT)
+    size: int
     executable: bool
-    blob: str = Field(pattern=HEX64)
+    blob: str
 
 
-class Manifest(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """The parsed manifest. Build one with `build_manifest` (writer) or
+    `parse_manifest` (reader); both check every field."""
+
     format: str
     format_version: str
-    created_by: str = Field(min_length=1, max_length=256)
+    created_by: str
     files: list[FileEntry]
-    dirs: list[str] = Field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
     blobs: list[BlobEntry]
-    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
-    base: str | None = Field(default=None, pattern=HEX64)
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    base: str | None = None
+
+    def model_copy(self, *, update: dict[str, Any]) -> Manifest:
+        """A copy with some fields replaced (tests and vector generation)."""
+        return dataclasses.replace(self, **update)
 
     def blob_index(self) -> dict[str, BlobEntry]:
         return {b.sha256: b for b in self.blobs}
@@ -105,6 +114,116 @@ class Manifest(_Strict):
         for f in self.files:
             out.setdefault(f.blob, []).append(f)
         return out
+
+
+MANIFEST_FIELDS = frozenset(
+    ("format", "format_version", "created_by", "files", "dirs", "blobs", "metadata", "base")
+)
+
+
+def _fail(where: str, what: str) -> ManifestError:
+    return ManifestError(f"manifest field {where}: {what}")
+
+
+def _obj(value: Any, where: str, required: set[str], optional: set[str]) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise _fail(where or "(top)", "must be an object")
+    extra = set(value) - required - optional
+    if extra:
+        raise _fail(f"{where}.{sorted(extra)[0]}".lstrip("."), "unknown field")
+    missing = required - set(value)
+    if missing:
+        raise _fail(f"{where}.{sorted(missing)[0]}".lstrip("."), "missing")
+    return value
+
+
+def _str(value: Any, where: str, *, max_len: int | None = None) -> str:
+    if type(value) is not str:
+        raise _fail(where, "must be a string")
+    if max_len is not None and not 1 <= len(value) <= max_len:
+        raise _fail(where, f"must be 1 to {max_len} characters")
+    return value
+
+
+def _hex(value: Any, where: str) -> str:
+    if type(value) is not str or not _HEX.fullmatch(value):
+        raise _fail(where, "must be 64 lowercase hex digits")
+    return value
+
+
+def _size(value: Any, where: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_SAFE_INT:
+        raise _fail(where, f"must be an integer from 0 to {MAX_SAFE_INT}")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if type(value) is not bool:
+        raise _fail(where, "must be true or false")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if type(value) is not list:
+        raise _fail(where, "must be an array")
+    return value
+
+
+def _manifest_from_json(obj: dict[str, Any]) -> Manifest:
+    """Every field's type, pattern and range, exactly (no coercion)."""
+    _obj(
+        obj,
+        "",
+        {"format", "format_version", "created_by", "files", "blobs"},
+        {"dirs", "metadata", "base"},
+    )
+    files = []
+    for i, raw in enumerate(_list(obj["files"], "files")):
+        w = f"files.{i}"
+        _obj(raw, w, {"path", "size", "executable", "blob"}, set())
+        files.append(
+            FileEntry(
+                path=_str(raw["path"], f"{w}.path"),
+                size=_size(raw["size"], f"{w}.size"),
+                executable=_bool(raw["executable"], f"{w}.executable"),
+                blob=_hex(raw["blob"], f"{w}.blob"),
+            )
+        )
+    blobs = []
+    for i, raw in enumerate(_list(obj["blobs"], "blobs")):
+        w = f"blobs.{i}"
+        _obj(raw, w, {"digests", "size"}, {"external"})
+        d = _obj(raw["digests"], f"{w}.digests", {"blake3", "sha256"}, set())
+        blobs.append(
+            BlobEntry(
+                digests=Digests(
+                    blake3=_hex(d["blake3"], f"{w}.digests.blake3"),
+                    sha256=_hex(d["sha256"], f"{w}.digests.sha256"),
+                ),
+                size=_size(raw["size"], f"{w}.size"),
+                external=_bool(raw.get("external", False), f"{w}.external"),
+            )
+        )
+    dirs = [_str(d, f"dirs.{i}") for i, d in enumerate(_list(obj.get("dirs", []), "dirs"))]
+    metadata_raw = obj.get("metadata", {})
+    if type(metadata_raw) is not dict:
+        raise _fail("metadata", "must be an object")
+    metadata: dict[str, MetadataValue] = {}
+    for key, value in metadata_raw.items():
+        if value is not None and type(value) not in (str, int, bool):
+            raise _fail(f"metadata.{key}", "must be a string, integer, boolean or null")
+        metadata[key] = value
+    base = obj.get("base")
+    return Manifest(
+        format=_str(obj["format"], "format"),
+        format_version=_str(obj["format_version"], "format_version"),
+        created_by=_str(obj["created_by"], "created_by", max_len=256),
+        files=files,
+        dirs=dirs,
+        blobs=blobs,
+        metadata=metadata,
+        base=None if base is None else _hex(base, "base"),
+    )
 
 
 def _to_json_obj(m: Manifest) -> dict[str, Any]:
@@ -210,8 +329,7 @@ def parse_manifest(data: bytes, *, limits: Limits) -> Manifest:
     _major, minor = check_version(obj)
     if minor > FORMAT_MINOR:
         # A newer minor version may add optional top-level fields; ignore them.
-        known = set(Manifest.model_fields)
-        obj = {k: v for k, v in obj.items() if k in known}
+        obj = {k: v for k, v in obj.items() if k in MANIFEST_FIELDS}
     files = obj.get("files")
     if isinstance(files, list) and len(files) > limits.max_files:
         raise LimitExceededError(
@@ -220,12 +338,7 @@ def parse_manifest(data: bytes, *, limits: Limits) -> Manifest:
             value=len(files),
             maximum=limits.max_files,
         )
-    try:
-        manifest = Manifest.model_validate(obj)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ManifestError(f"manifest field {where}: {first['msg']}") from None
+    manifest = _manifest_from_json(obj)
     check_manifest(manifest, limits=limits)
     try:
         canonical = encode_manifest(manifest)
