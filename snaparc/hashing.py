@@ -8,8 +8,8 @@ over the same mmap. Digests never depend on read sizes or thread counts.
 from __future__ import annotations
 
 import hashlib
-import mmap
-import os
+import itertools
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,68 +53,61 @@ def digest_bytes(data: bytes) -> FileDigests:
     return h.digests()
 
 
-def _sha256_of(path: Path, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
-        view = memoryview(mm)
-        try:
-            for off in range(0, size, CHUNK):
-                h.update(view[off : off + CHUNK])
-        finally:
-            view.release()
-    return h.hexdigest()
-
-
-def _blake3_of(path: Path) -> str:
-    h = blake3.blake3()
-    h.update_mmap(os.fspath(path))
-    return str(h.hexdigest())
-
-
-def _both_small(path: Path) -> tuple[str, str, int]:
+def _both_small(path: Path) -> FileDigests:
     with open(path, "rb") as f:
         data = f.read()
-    d = digest_bytes(data)
-    return d.sha256, d.blake3, d.size
+    return digest_bytes(data)
+
+
+def _hash_big(path: Path, sha_pool: ThreadPoolExecutor, b3_pool: ThreadPoolExecutor) -> FileDigests:
+    """sha256 and blake3 of one big file on two threads, reading it once.
+
+    Plain reads into three rotating buffers (no mmap: mapped pages would
+    count as resident memory, growing with the file); at most two chunks
+    are being hashed while the third is read.
+    """
+    sha = hashlib.sha256()
+    b3 = blake3.blake3()
+    bufs = [bytearray(CHUNK) for _ in range(3)]
+    pending: deque[Future[object]] = deque()
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        for i in itertools.count():
+            while len(pending) > 2:
+                pending.popleft().result()
+            buf = bufs[i % 3]
+            n = f.readinto(buf)
+            if not n:
+                break
+            view = memoryview(buf)[:n]
+            pending.append(sha_pool.submit(sha.update, view))
+            pending.append(b3_pool.submit(b3.update, view))
+            size += n
+    for fut in pending:
+        fut.result()
+    return FileDigests(sha.hexdigest(), str(b3.hexdigest()), size)
 
 
 def hash_files(paths: Iterable[tuple[Path, int]], *, threads: int) -> list[FileDigests]:
     """Digests of (path, expected size) pairs, in input order.
 
-    Small files are read once and hashed on one thread; big files get their
-    sha256 and blake3 computed on two threads over an mmap. A size that
-    differs from the expected one means the file changed under us.
+    Small files are read once and hashed on a pool of `threads`; each big
+    file gets its sha256 and blake3 computed on two threads side by side.
+    The returned size is what was read; a caller compares it with the
+    expected size to detect a file that changed.
     """
     items = list(paths)
-    out: list[FileDigests] = []
-    with ThreadPoolExecutor(max_workers=max(2, threads)) as pool:
-        jobs: list[
-            tuple[
-                Path,
-                int,
-                Future[tuple[str, str, int]] | None,
-                Future[str] | None,
-                Future[str] | None,
-            ]
-        ] = []
-        for path, size in items:
-            if size < _SMALL:
-                jobs.append((path, size, pool.submit(_both_small, path), None, None))
-            else:
-                jobs.append(
-                    (
-                        path,
-                        size,
-                        None,
-                        pool.submit(_sha256_of, path, size),
-                        pool.submit(_blake3_of, path),
-                    )
-                )
-        for path, _size, small, sha_f, b3_f in jobs:
-            if small is not None:
-                sha, b3, actual = small.result()
-                out.append(FileDigests(sha, b3, actual))
-            else:
-                assert sha_f is not None and b3_f is not None
-                out.append(FileDigests(sha_f.result(), b3_f.result(), os.stat(path).st_size))
-    return out
+    small = [(i, p) for i, (p, size) in enumerate(items) if size < _SMALL]
+    big = [(i, p) for i, (p, size) in enumerate(items) if size >= _SMALL]
+    out: list[FileDigests | None] = [None] * len(items)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        futures = {i: pool.submit(_both_small, p) for i, p in small}
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="snaparc-sha256") as sha_pool,
+            ThreadPoolExecutor(1, thread_name_prefix="snaparc-blake3") as b3_pool,
+        ):
+            for i, p in big:
+                out[i] = _hash_big(p, sha_pool, b3_pool)
+        for i, fut in futures.items():
+            out[i] = fut.result()
+    return [d for d in out if d is not None]

@@ -149,25 +149,34 @@ class _FrameBuilder:
             self._local.cctx = cctx
         return cctx
 
-    def raw(self, job: _FrameJob) -> bytearray:
+    def _buffer(self) -> bytearray:
+        """This thread's frame buffer, reused for every frame it builds."""
+        buf: bytearray | None = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = bytearray(FRAME_SIZE)
+            self._local.buf = buf
+        return buf
+
+    def raw(self, job: _FrameJob) -> memoryview:
+        """The frame's decompressed bytes: header, data and padding, in full."""
         member = job.member
-        buf = bytearray(job.length)
+        view = memoryview(self._buffer())[: job.length]
         start = job.index * FRAME_SIZE  # member offset of this frame
         if job.index == 0:
-            buf[0:TAR_BLOCK] = build_header(member.name, member.size)
-        if member.blob is None:
-            data = self._plan.manifest_bytes
-            lo = max(start, TAR_BLOCK)
-            hi = min(start + job.length, TAR_BLOCK + member.size)
-            if hi > lo:
-                buf[lo - start : hi - start] = data[lo - TAR_BLOCK : hi - TAR_BLOCK]
-            return buf
-        src = self._plan.sources[member.blob.sha256]
+            view[0:TAR_BLOCK] = build_header(member.name, member.size)
         lo = max(start, TAR_BLOCK)
         hi = min(start + job.length, TAR_BLOCK + member.size)
         if hi > lo:
-            self._read_into(src, memoryview(buf)[lo - start : hi - start], lo - TAR_BLOCK)
-        return buf
+            if member.blob is None:
+                data = self._plan.manifest_bytes
+                view[lo - start : hi - start] = data[lo - TAR_BLOCK : hi - TAR_BLOCK]
+            else:
+                src = self._plan.sources[member.blob.sha256]
+                self._read_into(src, view[lo - start : hi - start], lo - TAR_BLOCK)
+        pad = max(hi, lo) - start  # padding after the data, up to the frame's end
+        if pad < job.length:
+            view[pad:] = bytes(job.length - pad)
+        return view
 
     @staticmethod
     def _read_into(src: SourceFile, view: memoryview, offset: int) -> None:
