@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from snaparc.errors import InputNotFoundError, IOFailure, UsageError
+from snaparc.errors import InputNotFoundError, IOFailure, SnaparcError, UsageError
 
 STDIN = "-"
 
@@ -68,6 +68,22 @@ def _split_volumes(path: Path) -> BinaryIO | None:
     if not is_split_archive(path):
         return None
     return cast(BinaryIO, open_volumes(path))
+
+
+def archive_size(source: str | Path) -> int:
+    """Bytes a command will read from `source` (0 if unknown: stdin, a mirror),
+    for progress meters; split volumes count all their volumes."""
+    if str(source) == STDIN:
+        return 0
+    try:
+        from snaparc.airgap.volumes import is_split_archive, open_volumes
+
+        if is_split_archive(Path(source)):
+            with open_volumes(Path(source)) as stream:
+                return int(stream.seek(0, os.SEEK_END))
+        return os.stat(source).st_size
+    except (OSError, SnaparcError):
+        return 0
 
 
 def is_seekable(stream: BinaryIO) -> bool:

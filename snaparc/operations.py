@@ -7,7 +7,6 @@ the format and reader layers, and returns a result object; none prints.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any, BinaryIO, cast
 from snaparc.errors import SnaparcError, SourceError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import MetadataValue
-from snaparc.inputs import open_archive_input
+from snaparc.inputs import archive_size, open_archive_input
 from snaparc.listing import read_listing
 from snaparc.pack import PackResult, plan_pack, write_archive
 from snaparc.progress import Progress
@@ -146,15 +145,6 @@ class ReadOutcome:
     signature: dict[str, str] | None = None
 
 
-def _archive_size(source: str | Path) -> int:
-    if str(source) == "-":
-        return 0
-    try:
-        return os.stat(source).st_size
-    except OSError:
-        return 0
-
-
 def verify_path(
     source: str | Path,
     *,
@@ -170,7 +160,7 @@ def verify_path(
     signature = None
     if key is not None or require_signature:
         signature = check_signature(source, key, require=require_signature)
-    progress = progress_factory(_archive_size(source))
+    progress = progress_factory(archive_size(source))
     with open_archive_input(source) as stream:
         report = verify_archive(stream, threads=threads, limits=limits, progress=progress)
     return ReadOutcome(report, progress, signature)
@@ -210,7 +200,7 @@ def unpack_path(
 ) -> ReadOutcome:
     from snaparc.unpack import unpack_archive
 
-    progress = progress_factory(_archive_size(source))
+    progress = progress_factory(archive_size(source))
     with open_archive_input(source) as stream:
         result = unpack_archive(
             stream,

@@ -752,22 +752,13 @@ def _no_progress(total: int) -> None:
     return None
 
 
-def _archive_size(source: str | Path) -> int:
-    if str(source) == "-":
-        return 0
-    try:
-        return os.stat(source).st_size
-    except OSError:
-        return 0
-
-
 @contextmanager
 def _opened(
     source: str | Path, progress_factory: ProgressFactory
 ) -> Iterator[tuple[BinaryIO, Progress | None]]:
-    from snaparc.inputs import open_archive_input
+    from snaparc.inputs import archive_size, open_archive_input
 
-    progress: Progress | None = progress_factory(_archive_size(source))
+    progress: Progress | None = progress_factory(archive_size(source))
     with open_archive_input(source) as stream:
         yield stream, progress
 
