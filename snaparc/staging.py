@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import io
 import os
 import secrets
 import shutil
@@ -24,7 +25,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from snaparc.errors import DestinationError, DiskFullError, IOFailure
 
@@ -158,6 +159,28 @@ def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 _sync_file_range = _load_sync_file_range()
 
 
+def kick_writeback(fd: int, kicked: int, written: int) -> int:
+    """Start writing back [kicked, written) once it is at least 32 MiB; return
+    the new `kicked` offset. Non-blocking; a no-op where unsupported."""
+    if _sync_file_range is None or written - kicked < _WRITEBACK_STEP:
+        return kicked
+    _sync_file_range(fd, kicked, written - kicked, _SYNC_FILE_RANGE_WRITE)
+    return written
+
+
+class _WritebackFileIO(io.FileIO):
+    """A FileIO that starts writeback as it goes (see `kick_writeback`)."""
+
+    _written = 0
+    _kicked = 0
+
+    def write(self, b: Any, /) -> int:
+        n = super().write(b) or 0
+        self._written += n
+        self._kicked = kick_writeback(self.fileno(), self._kicked, self._written)
+        return n
+
+
 class NewFileWriter:
     """Writes bytes to a file it creates (O_EXCL, no symlink following);
     fsyncs and closes on close(). OS errors become snaparc errors.
@@ -186,11 +209,7 @@ class NewFileWriter:
         except OSError as exc:
             raise os_error(exc, f"writing {self.path}") from None
         self._written += len(data)
-        if _sync_file_range is not None and self._written - self._kicked >= _WRITEBACK_STEP:
-            _sync_file_range(
-                self._fd, self._kicked, self._written - self._kicked, _SYNC_FILE_RANGE_WRITE
-            )
-            self._kicked = self._written
+        self._kicked = kick_writeback(self._fd, self._kicked, self._written)
 
     def close(self) -> None:
         try:
@@ -238,7 +257,8 @@ class AtomicFile:
         clean_stale(target.parent, target.name)
         self.tmp = _unique(target.parent, target.name, _TMP_TAG)
         try:
-            self.file: BinaryIO = open(self.tmp, "xb")  # noqa: SIM115
+            raw = _WritebackFileIO(self.tmp, "xb")
+            self.file: BinaryIO = io.BufferedWriter(raw, buffer_size=1 << 20)
         except OSError as exc:
             raise os_error(exc, f"creating {self.tmp}") from None
         self._done = False
