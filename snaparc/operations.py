@@ -18,7 +18,7 @@ from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import MetadataValue
 from snaparc.inputs import archive_size, open_archive_input
 from snaparc.listing import read_listing
-from snaparc.pack import PackResult, plan_pack, write_archive
+from snaparc.pack import PackResult, hash_tree, plan_pack, write_archive
 from snaparc.progress import Progress
 from snaparc.reader import ReadReport
 from snaparc.source_tree import scan_tree
@@ -39,12 +39,20 @@ class PackOutcome:
 
 
 def snapshot_metadata(
-    src: Path, files: list[str], *, allow_undeclared: bool
+    src: Path,
+    files: list[str],
+    *,
+    allow_undeclared: bool,
+    digests: dict[str, str] | None = None,
 ) -> dict[str, MetadataValue]:
-    """Metadata for a snapshot export; refuses undeclared files unless allowed."""
+    """Metadata for a snapshot export; refuses undeclared files unless allowed.
+
+    `digests` (path -> sha256, from the packer's own hashing pass) saves
+    hashing every artifact a second time.
+    """
     from snaparc.hf.snapshot import inspect_snapshot_tree
 
-    info = inspect_snapshot_tree(src, files)
+    info = inspect_snapshot_tree(src, files, digests=digests)
     if info is None:
         return {}
     if info.undeclared and not allow_undeclared:
@@ -83,7 +91,13 @@ def pack_directory(
     if out is not None and not split:
         check_target(out, force=force, kind="file")  # fail before hashing anything
     tree = scan_tree(src)
-    meta = snapshot_metadata(src, [f.rel for f in tree.files], allow_undeclared=allow_undeclared)
+    digests = hash_tree(tree, threads=threads)
+    meta = snapshot_metadata(
+        src,
+        [f.rel for f in tree.files],
+        allow_undeclared=allow_undeclared,
+        digests={f.rel: d.sha256 for f, d in zip(tree.files, digests, strict=True)},
+    )
     meta.update(metadata or {})
     base_blobs: frozenset[str] = frozenset()
     base_id = None
@@ -93,7 +107,13 @@ def pack_directory(
         base_blobs = frozenset(b.sha256 for b in listing.manifest.stored_blobs)
         base_id = listing.archive_id
     plan = plan_pack(
-        src, threads=threads, metadata=meta, tree=tree, base_blobs=base_blobs, base_id=base_id
+        src,
+        threads=threads,
+        metadata=meta,
+        tree=tree,
+        digests=digests,
+        base_blobs=base_blobs,
+        base_id=base_id,
     )
     progress: Progress | None = progress_factory(plan.layout.tar_size)
     if out is None:

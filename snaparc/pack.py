@@ -44,7 +44,7 @@ from snaparc.format.manifest import (
 )
 from snaparc.format.seektable import SeekEntry, encode_seek_table
 from snaparc.format.tarheader import build_header
-from snaparc.hashing import hash_files
+from snaparc.hashing import FileDigests, hash_files
 from snaparc.progress import Progress
 from snaparc.source_tree import SourceFile, SourceTree, scan_tree
 
@@ -78,20 +78,26 @@ class PackPlan:
     tree: SourceTree
 
 
+def hash_tree(tree: SourceTree, *, threads: int | None = None) -> list[FileDigests]:
+    """sha256, blake3 and size of every file of `tree`, in its order."""
+    return hash_files(((f.abs, f.size) for f in tree.files), threads=threads or default_threads())
+
+
 def plan_pack(
     src: Path,
     *,
     threads: int | None = None,
     metadata: dict[str, MetadataValue] | None = None,
     tree: SourceTree | None = None,
+    digests: list[FileDigests] | None = None,
     base_blobs: frozenset[str] = frozenset(),
     base_id: str | None = None,
 ) -> PackPlan:
-    """Pass 1: scan, hash, dedupe; the manifest and layout of the archive."""
+    """Pass 1: scan, hash (unless `digests` are given), dedupe; the manifest
+    and layout of the archive."""
     tree = tree or scan_tree(src)
-    digests = hash_files(
-        ((f.abs, f.size) for f in tree.files), threads=threads or default_threads()
-    )
+    if digests is None:
+        digests = hash_tree(tree, threads=threads)
     blobs: dict[str, BlobEntry] = {}
     sources: dict[str, SourceFile] = {}
     files: list[FileEntry] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
@@ -174,10 +175,14 @@ def load_snapshot_manifest(export_dir: Path) -> AnySnapshotManifest:
         ) from exc
 
 
-def verify_artifacts(export_dir: Path, manifest: SnapshotManifest) -> None:
+def verify_artifacts(
+    export_dir: Path, manifest: SnapshotManifest, *, digests: Mapping[str, str] | None = None
+) -> None:
     """Check every declared artifact is a regular file of the declared size and sha256.
 
     Paths are resolved and must stay inside `export_dir`; symlinks are refused.
+    `digests` maps artifact paths to sha256 values the caller computed from
+    the same files (the packer's hashing pass); others are hashed here.
     Raises `ExportManifestError` on the first problem.
     """
     root = export_dir.resolve()
@@ -199,7 +204,8 @@ def verify_artifacts(export_dir: Path, manifest: SnapshotManifest) -> None:
                 f"size mismatch for {entry.path}: manifest={entry.size_bytes} disk={info.st_size}",
                 path=str(on_disk),
             )
-        actual = sha256_file(on_disk)
+        known = digests.get(entry.path) if digests is not None else None
+        actual = known if known is not None else sha256_file(on_disk)
         if actual != entry.sha256:
             raise ExportManifestError(
                 f"sha256 mismatch for {entry.path}: manifest={entry.sha256[:12]}… "

@@ -9,6 +9,7 @@ them) plus flat metadata for the archive manifest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,18 +61,21 @@ def snapshot_metadata(manifest: AnySnapshotManifest) -> dict[str, MetadataValue]
     }
 
 
-def inspect_snapshot_tree(root: Path, files: list[str]) -> SnapshotInfo | None:
+def inspect_snapshot_tree(
+    root: Path, files: list[str], *, digests: Mapping[str, str] | None = None
+) -> SnapshotInfo | None:
     """Inspect the tree at `root` whose files (posix, relative) are `files`.
 
     Returns None when `root/snapshot_manifest.json` does not exist. Otherwise
     loads and verifies it (`ExportManifestError` on any problem, including a
     declared artifact that is missing from `files`, since the archive would
     then lack it) and returns the undeclared files and the metadata.
+    `digests` (path -> sha256 the caller already computed) spares re-hashing.
     """
     if not (root / SNAPSHOT_MANIFEST_FILENAME).exists():
         return None
     manifest = load_snapshot_manifest(root)
-    verify_artifacts(root, manifest)
+    verify_artifacts(root, manifest, digests=digests)
     declared = {artifact.path for artifact in manifest.artifacts}
     listed = set(files)
     absent = sorted(declared - listed)
