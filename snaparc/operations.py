@@ -78,7 +78,7 @@ def pack_directory(
     stdout: BinaryIO | None = None,
     split: int | None = None,
     sums: bool = False,
-    base: Path | None = None,
+    base: Path | str | None = None,
 ) -> PackOutcome:
     """Pack `src` into `out` (atomically), or to stdout when `out` is None.
 
@@ -214,7 +214,7 @@ def unpack_path(
     force: bool = False,
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
-    base: Path | None = None,
+    base: Path | str | None = None,
     read_only: bool = False,
     progress_factory: ProgressFactory = _no_progress,
 ) -> ReadOutcome:

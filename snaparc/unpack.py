@@ -89,32 +89,88 @@ class TreeSink:
         except OSError as exc:
             raise os_error(exc, f"writing {first}") from None
 
-    def fill_external(self, manifest: Manifest, base: Path) -> int:
-        """Write the blobs a thin archive leaves to its base, verified; return bytes."""
-        from snaparc.archive_index import open_index, read_blob
+    def fill_external(self, manifest: Manifest, base: Path | str) -> int:
+        """Write the blobs a thin archive leaves to its base, verified; return bytes.
 
-        external = [b for b in manifest.blobs if b.external]
+        `base` is anything an archive can be read from: a file (read by random
+        access, only the needed blobs), split volumes, or a mirror target
+        `URL:REF` / `URL@ID` (read as a stream, keeping the needed blobs).
+        """
+        from snaparc.inputs import is_seekable, open_archive_input
+
+        external = {b.sha256: b for b in manifest.blobs if b.external}
         if not external:
             return 0
-        with open(base, "rb") as f:
-            index = open_index(f)
-            if index.archive_id != manifest.base:
-                raise MissingBlobError(
-                    f"{base} is archive {index.archive_id}, but this thin archive needs base "
-                    f"{manifest.base}"
-                )
-            in_base = index.manifest.blob_index()
-            total = 0
-            for blob in external:
-                have = in_base.get(blob.sha256)
-                if have is None or have.external or have.digests != blob.digests:
-                    raise MissingBlobError(f"blob {blob.sha256} is not stored in base {base}")
-                writer = self.open_blob(blob)
-                read_blob(f, index, have, cast(BinaryIO, writer))
-                writer.close()
-                self.blob_done(blob)
-                total += blob.size
-        return total
+        with open_archive_input(base) as stream:
+            if is_seekable(stream):
+                self._external_by_index(stream, manifest, external, base)
+            else:
+                read_archive(stream, _BaseBlobs(self, manifest, external, base))
+        return sum(b.size for b in external.values())
+
+    def _external_by_index(
+        self, f: BinaryIO, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
+    ) -> None:
+        from snaparc.archive_index import open_index, read_blob
+
+        index = open_index(f)
+        _check_base(index.archive_id, index.manifest, manifest, external, base)
+        in_base = index.manifest.blob_index()
+        for blob in external.values():
+            writer = self.open_blob(blob)
+            read_blob(f, index, in_base[blob.sha256], cast(BinaryIO, writer))
+            writer.close()
+            self.blob_done(blob)
+
+
+def _check_base(
+    base_id: str,
+    base_manifest: Manifest,
+    manifest: Manifest,
+    external: dict[str, BlobEntry],
+    base: Path | str,
+) -> None:
+    if base_id != manifest.base:
+        raise MissingBlobError(
+            f"{base} is archive {base_id}, but this thin archive needs base {manifest.base}"
+        )
+    in_base = base_manifest.blob_index()
+    for blob in external.values():
+        have = in_base.get(blob.sha256)
+        if have is None or have.external or have.digests != blob.digests:
+            raise MissingBlobError(f"blob {blob.sha256} is not stored in base {base}")
+
+
+class _Discard:
+    def write(self, data: memoryview) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _BaseBlobs:
+    """A sink over a streamed base archive that keeps only the needed blobs."""
+
+    def __init__(
+        self, tree: TreeSink, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
+    ) -> None:
+        self._tree = tree
+        self._manifest = manifest
+        self._external = external
+        self._base = base
+
+    def begin(self, manifest: Manifest, archive_id: str) -> None:
+        _check_base(archive_id, manifest, self._manifest, self._external, self._base)
+
+    def open_blob(self, blob: BlobEntry) -> NewFileWriter | _Discard:
+        mine = self._external.get(blob.sha256)
+        return self._tree.open_blob(mine) if mine is not None else _Discard()
+
+    def blob_done(self, blob: BlobEntry) -> None:
+        mine = self._external.get(blob.sha256)
+        if mine is not None:
+            self._tree.blob_done(mine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +188,7 @@ def unpack_archive(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     read_only: bool = False,
-    base: Path | None = None,
+    base: Path | str | None = None,
 ) -> UnpackResult:
     """Verify every byte of `stream` and publish its tree at `dest` atomically."""
     with StagingDir(dest, force=force) as staging:

@@ -55,9 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "else ~/.cache/huggingface/hub)",
     )
     p.add_argument("--repo-id", metavar="ORG/NAME", help="repo id in the hub cache")
-    p.add_argument(
-        "--base", type=Path, metavar="OLD", help="base archive of a thin archive (DEST form)"
-    )
+    p.add_argument("--base", metavar="OLD", help="base archive of a thin archive (DEST form)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_threads(p)
     add_progress(p)

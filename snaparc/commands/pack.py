@@ -30,9 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sums", action="store_true", help="also write OUT.sha256 and OUT.b3")
     p.add_argument(
         "--base",
-        type=Path,
         metavar="OLD",
-        help="thin archive: store only blobs that OLD.dlmsnap lacks",
+        help="thin archive: store only blobs that OLD lacks (a file or a mirror URL:REF)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_threads(p)

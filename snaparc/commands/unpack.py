@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("archive", metavar="ARCHIVE", help="archive path, or - for stdin")
     p.add_argument("-C", "--directory", dest="dest", type=Path, required=True, metavar="DEST")
     p.add_argument("--force", action="store_true", help="replace a non-empty DEST atomically")
-    p.add_argument("--base", type=Path, metavar="OLD", help="base archive of a thin archive")
+    p.add_argument(
+        "--base", metavar="OLD", help="base archive of a thin archive (file or mirror URL:REF)"
+    )
     add_threads(p)
     add_progress(p)
     add_limits(p)

@@ -418,7 +418,7 @@ class _SnapshotTreeSink:
         _precheck(manifest, has_base=self._has_base)
         self._tree.begin(manifest, archive_id)
 
-    def fill_external(self, manifest: Manifest, base: Path) -> int:
+    def fill_external(self, manifest: Manifest, base: Path | str) -> int:
         return self._tree.fill_external(manifest, base)
 
     def open_blob(self, blob: BlobEntry) -> Any:
@@ -436,7 +436,7 @@ def materialize_hf_dir(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
-    base: Path | None = None,
+    base: Path | str | None = None,
 ) -> MaterializeResult:
     """Verify the archive on `source` and publish its snapshot export tree at `dest`.
 
@@ -457,7 +457,7 @@ def _to_local_dir(
     threads: int | None,
     limits: Limits,
     progress: Progress | None,
-    base: Path | None = None,
+    base: Path | str | None = None,
 ) -> MaterializeResult:
     with StagingDir(dest, force=force) as staging:
         sink = _SnapshotTreeSink(staging.path, has_base=base is not None)
@@ -771,7 +771,7 @@ def materialize_hf_dir_path(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress_factory: ProgressFactory = _no_progress,
-    base: Path | None = None,
+    base: Path | str | None = None,
 ) -> tuple[MaterializeResult, Progress | None]:
     """`materialize_hf_dir` on an archive path, split volumes, or "-" for stdin."""
     with _opened(source, progress_factory) as (stream, progress):

@@ -37,3 +37,21 @@ def test_unknown_ref_in_mirror_exits_10(mirror_url: str, archive_v1: Path, tmp_p
     dest = tmp_path / "never"
     assert main(["unpack", f"{mirror_url}:nope", "-C", str(dest), "-q"]) == 10
     assert not dest.exists()
+
+
+def test_thin_archive_takes_its_base_blobs_from_a_mirror(
+    mirror_url: str, archive_v1: Path, v1_files: dict[str, bytes], tmp_path: Path
+) -> None:
+    _push(archive_v1, mirror_url, "v1")
+    v2 = dict(v1_files, **{"adapter_config.json": b'{"r": 16}\n'})
+    src = tmp_path / "src_v2"
+    for rel, data in v2.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    delta = tmp_path / "delta.dlmsnap"
+    assert main(["pack", str(src), "-o", str(delta), "--base", f"{mirror_url}:v1", "-q"]) == 0
+    assert delta.stat().st_size < archive_v1.stat().st_size / 2
+    dest = tmp_path / "out"
+    assert main(["unpack", str(delta), "-C", str(dest), "--base", f"{mirror_url}:v1", "-q"]) == 0
+    for rel, data in v2.items():
+        assert (dest / rel).read_bytes() == data
