@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pack HF adapter snapshot exports into verified .dlmsnap archives and back.",
         epilog="Exit codes: 0 ok, 1 integrity failure, 2 usage, 3 refused as unsafe, "
         "4 unsupported format version, 5 destination, 6 disk full, 7 source tree, "
-        "8 I/O, 9 export, 10 mirror, 11 signature, 130 interrupted (spec/FORMAT.md).",
+        "8 I/O, 9 export, 10 mirror, 11 signature, 130 interrupted, 141 broken pipe "
+        "(spec/FORMAT.md).",
     )
     parser.add_argument("--version", action="version", version=f"snaparc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -201,3 +201,18 @@ def test_thin_archive_round_trip(sample_tree: Path, packed: Path, tmp_path: Path
     for p in sample_tree.rglob("*"):
         if p.is_file():
             assert (tmp_path / "yes" / p.relative_to(sample_tree)).read_bytes() == p.read_bytes()
+
+
+def test_progress_only_when_asked_or_on_a_terminal(
+    packed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(packed)]) == 0
+    assert "ETA" not in capsys.readouterr().err  # stderr is not a terminal here
+    assert main(["verify", str(packed), "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "verify:" in err and "ETA" in err and "/s" in err
+    assert main(["unpack", str(packed), "-C", str(tmp_path / "u"), "--progress", "-q"]) == 2
+    assert main(["unpack", str(packed), "-C", str(tmp_path / "u"), "--progress"]) == 0
+    assert "unpack:" in capsys.readouterr().err
+    assert main(["verify", str(packed), "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
