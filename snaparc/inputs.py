@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +25,9 @@ STDIN = "-"
 def open_archive_input(source: str | Path) -> Iterator[BinaryIO]:
     """A binary stream of the whole archive (stdin for "-")."""
     if str(source) == STDIN:
-        yield io.FileIO(os.dup(sys.stdin.fileno()), "rb", closefd=True)
+        fd = os.dup(sys.stdin.fileno())
+        _grow_pipe(fd)
+        yield io.FileIO(fd, "rb", closefd=True)
         return
     if isinstance(source, str) and _is_mirror_target(source):
         from snaparc.mirror.pull import open_mirror_archive
@@ -49,6 +52,21 @@ def open_archive_input(source: str | Path) -> Iterator[BinaryIO]:
         raise IOFailure(f"cannot open {path}: {exc.strerror}", path=str(path)) from None
     with f:
         yield f
+
+
+_F_SETPIPE_SZ = 1031  # Linux fcntl: resize a pipe's buffer
+
+
+def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Ask for a 1 MiB pipe buffer (default 64 KiB): fewer, larger reads and
+    fewer context switches with the writer. Harmless where unsupported."""
+    try:
+        import fcntl
+
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, size)
+    except OSError:
+        pass
 
 
 def _is_mirror_target(text: str) -> bool:

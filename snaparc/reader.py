@@ -34,6 +34,7 @@ from typing import BinaryIO, Protocol
 import blake3
 import zstandard
 
+from snaparc import zstd_native
 from snaparc.errors import (
     CorruptArchiveError,
     DigestMismatchError,
@@ -119,8 +120,14 @@ def decompress_into(frame: RawFrame, size: int, out: bytearray) -> memoryview:
 
     The frame's declared size was checked to be `size` <= len(out); libzstd
     checks the content checksum when the frame ends, which the final read
-    forces.
+    forces. The system libzstd (with its assembly decoder) is used when it
+    loads (`snaparc.zstd_native`), python-zstandard otherwise.
     """
+    if zstd_native.available():
+        problem = zstd_native.decompress_frame_into(frame.data, out, size)
+        if problem is not None:
+            raise CorruptArchiveError(f"zstd frame at offset {frame.offset} is corrupt: {problem}")
+        return memoryview(out)[:size]
     dctx: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
     if dctx is None:
         dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_SIZE)
