@@ -1,5 +1,6 @@
 # snaparc developer entry points. Needs only Python 3.11+ on a fresh machine.
-PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
+# Prefer 3.11: the CPU build of the pinned torch is available for it here.
+PYTHON ?= $(shell for p in python3.11 python3 python3.12 python3.13; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.snaparc-installed
