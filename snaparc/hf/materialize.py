@@ -129,11 +129,10 @@ class SnapshotCheck:
     checks: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class MaterializeResult:
-    """A snapshot export tree published at `target`."""
+class _PublishedSnapshot:
+    """What both results say about the archive they came from."""
 
-    target: Path
+    __slots__ = ()
     snapshot: SnapshotCheck
     report: ReadReport
 
@@ -148,6 +147,15 @@ class MaterializeResult:
     @property
     def base_model_revision(self) -> str:
         return self.snapshot.base_model_revision
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializeResult(_PublishedSnapshot):
+    """A snapshot export tree published at `target`."""
+
+    target: Path
+    snapshot: SnapshotCheck
+    report: ReadReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +191,7 @@ class RepoLayout:
 
 
 @dataclass(frozen=True, slots=True)
-class CacheResult:
+class CacheResult(_PublishedSnapshot):
     """A snapshot published into a hub cache as `repo_id` at `revision`."""
 
     repo_id: str
@@ -198,18 +206,6 @@ class CacheResult:
     files: dict[str, str]
     snapshot: SnapshotCheck
     report: ReadReport
-
-    @property
-    def archive_id(self) -> str:
-        return self.report.archive_id
-
-    @property
-    def base_model_hf_id(self) -> str:
-        return self.snapshot.base_model_hf_id
-
-    @property
-    def base_model_revision(self) -> str:
-        return self.snapshot.base_model_revision
 
 
 # --- pure rules ----------------------------------------------------------------
