@@ -55,8 +55,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     msub = p.add_subparsers(dest="mirror_command", metavar="ACTION", parser_class=type(p))
     p.set_defaults(func=lambda args: _help(p))
+    for parsers in (sub, msub):  # `snaparc push` and `snaparc mirror push` alike
+        _add_push(parsers)
+        _add_pull(parsers)
 
-    push = msub.add_parser("push", help="verify ARCHIVE, upload what the mirror lacks, set a ref")
+    ls = msub.add_parser("ls", help="list the refs and archive ids of a mirror")
+    ls.add_argument("url", metavar="URL")
+    ls.add_argument("--json", action="store_true", help="machine-readable listing")
+    _add_remote(ls)
+    ls.set_defaults(func=run_ls)
+
+
+def _add_push(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    push = sub.add_parser("push", help="verify ARCHIVE, upload what the mirror lacks, set a ref")
     push.add_argument("archive", metavar="ARCHIVE", type=Path)
     push.add_argument("url", metavar="URL[:REF]")
     push.add_argument("--ref", metavar="NAME", help="point ref NAME at the archive (last step)")
@@ -67,7 +78,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_limits(push)
     push.set_defaults(func=run_push)
 
-    pull = msub.add_parser("pull", help="rebuild a byte-identical, verified archive file")
+
+def _add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pull = sub.add_parser("pull", help="rebuild a byte-identical, verified archive file")
     pull.add_argument("target", metavar="URL:REF|URL@ID")
     pull.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
     pull.add_argument("--force", action="store_true", help="replace FILE if it exists")
@@ -77,12 +90,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_threads(pull)
     add_limits(pull)
     pull.set_defaults(func=run_pull)
-
-    ls = msub.add_parser("ls", help="list the refs and archive ids of a mirror")
-    ls.add_argument("url", metavar="URL")
-    ls.add_argument("--json", action="store_true", help="machine-readable listing")
-    _add_remote(ls)
-    ls.set_defaults(func=run_ls)
 
 
 def _help(p: argparse.ArgumentParser) -> int:

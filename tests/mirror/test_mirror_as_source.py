@@ -55,3 +55,13 @@ def test_thin_archive_takes_its_base_blobs_from_a_mirror(
     assert main(["unpack", str(delta), "-C", str(dest), "--base", f"{mirror_url}:v1", "-q"]) == 0
     for rel, data in v2.items():
         assert (dest / rel).read_bytes() == data
+
+
+def test_top_level_push_and_pull_are_the_mirror_commands(
+    mirror_url: str, archive_v1: Path, tmp_path: Path
+) -> None:
+    assert main(["push", str(archive_v1), mirror_url, "--ref", "top", "-q"]) == 0
+    out = tmp_path / "pulled.dlmsnap"
+    assert main(["pull", f"{mirror_url}:top", "-o", str(out), "-q"]) == 0
+    assert out.read_bytes() == archive_v1.read_bytes()
+    assert main(["pull", f"{mirror_url}:missing", "-o", str(tmp_path / "x"), "-q"]) == 10
