@@ -18,6 +18,7 @@ from snaparc.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     SnaparcError,
     UsageError,
 )
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pack HF adapter snapshot exports into verified .dlmsnap archives and back.",
         epilog="Exit codes: 0 ok, 1 integrity failure, 2 usage, 3 refused as unsafe, "
         "4 unsupported format version, 5 destination, 6 disk full, 7 source tree, "
-        "8 I/O, 9 export, 10 mirror, 11 signature, 130 interrupted, 141 broken pipe "
+        "8 I/O, 9 export, 10 mirror, 11 signature, 130 interrupted, 141 broken pipe, "
+        "143 terminated "
         "(spec/FORMAT.md).",
     )
     parser.add_argument("--version", action="version", version=f"snaparc {__version__}")
@@ -62,8 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that outputs are cleaned up the
+    same way as on Ctrl-C (staging removed, temp files deleted)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _run(parser, argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -74,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SnaparcError as err:
         print(f"snaparc: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Terminated:
+        print("snaparc: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("snaparc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

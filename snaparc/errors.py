@@ -22,6 +22,7 @@ any code it does not know as a failure.
 | 70   | (internal)               | a bug in snaparc: please report it                    |
 | 130  | (interrupted)            | SIGINT / Ctrl-C; outputs cleaned up                   |
 | 141  | (broken pipe)            | stdout's reader exited early (e.g. `cat ... | head`)  |
+| 143  | (terminated)             | SIGTERM; outputs cleaned up as for Ctrl-C             |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # stdout's reader went away (as if killed by SIGPIPE)
+EXIT_TERMINATED = 143  # SIGTERM; outputs cleaned up as for Ctrl-C
 
 
 class SnaparcError(Exception):

@@ -171,3 +171,27 @@ def test_sigint_pack_exits_130_and_cleans_up(big: tuple[Path, Path, float], tmp_
     assert proc.returncode == 130, err
     assert _leftovers(tmp_path, "x.dlmsnap") == []
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["unpack", "pack"])
+def test_sigterm_exits_143_and_cleans_up(
+    big: tuple[Path, Path, float], tmp_path: Path, command: str
+) -> None:
+    """A scheduler's SIGTERM cleans up like Ctrl-C (exit 143, nothing left)."""
+    src, archive, _ = big
+    if command == "unpack":
+        name = "out"
+        argv = [*SNAPARC, "unpack", str(archive), "-C", str(tmp_path / name), "--quiet"]
+    else:
+        name = "x.dlmsnap"
+        argv = [*SNAPARC, "pack", str(src), "-o", str(tmp_path / name), "--quiet"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not _wait_for(tmp_path, name, proc):
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"{command} finished before its staging/temp output was seen")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert _leftovers(tmp_path, name) == []
+    assert not (tmp_path / name).exists()
