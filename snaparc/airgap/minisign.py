@@ -149,8 +149,9 @@ class VerifiedSignature:
 
 
 def key_id_hex(key_id: bytes) -> str:
-    """minisign's display of a key id: the little-endian u64 as 16 hex digits."""
-    return f"{int.from_bytes(key_id, 'little'):016X}"
+    """minisign's display of a key id: the little-endian u64 in upper-case hex,
+    without leading zeros (minisign prints it with `%" PRIX64 "`)."""
+    return f"{int.from_bytes(key_id, 'little'):X}"
 
 
 # --- keys ----------------------------------------------------------------------

@@ -275,3 +275,11 @@ def test_minisign_encrypted_key_with_default_params(
     assert r.returncode == 0, r.stdout + r.stderr
     ms.sign_file(data_file, sec, password="pw")
     assert run([minisign, "-Vm", data_file, "-p", pub]).returncode == 0
+
+
+def test_key_id_is_shown_as_minisign_shows_it() -> None:
+    """minisign prints the little-endian key id with %PRIX64: no zero padding."""
+    assert ms.key_id_hex(bytes([0x74, 0x04, 0xFE, 0xE3, 0x3A, 0xDD, 0xA2, 0x0B])) == (
+        "BA2DD3AE3FE0474"
+    )
+    assert ms.key_id_hex(bytes(8)) == "0"
