@@ -97,22 +97,11 @@ _local = threading.local()
 
 
 def decompress_frame(frame: RawFrame, size: int) -> bytes:
-    """Decompress one frame whose declared size was checked to be `size`."""
-    dctx: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
-    if dctx is None:
-        dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_SIZE)
-        _local.dctx = dctx
-    try:
-        out = dctx.decompress(frame.data, max_output_size=size)
-    except zstandard.ZstdError as exc:
-        raise CorruptArchiveError(
-            f"zstd frame at offset {frame.offset} is corrupt: {exc}"
-        ) from None
-    if len(out) != size:
-        raise CorruptArchiveError(
-            f"zstd frame at offset {frame.offset} holds {len(out)} bytes, not {size}"
-        )
-    return out
+    """Decompress one frame whose declared size was checked to be `size`,
+    into a fresh buffer (the manifest head, `cat`); see `decompress_into`."""
+    out = bytearray(size)
+    decompress_into(frame, size, out)
+    return bytes(out)
 
 
 def decompress_into(frame: RawFrame, size: int, out: bytearray) -> memoryview:
