@@ -37,7 +37,7 @@ from snaparc.hashing import DualHasher
 from snaparc.reader import (
     check_digests,
     check_member_header,
-    decompress_frame,
+    decompress_into,
     next_data_frame,
     read_into_of,
     read_manifest_head,
@@ -155,23 +155,24 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
     """
     member = index.layout.blob_member(blob.sha256)
     hasher = DualHasher()
+    buf = bytearray(FRAME_SIZE)  # one decode buffer, reused for every frame
     for j, frame in enumerate(iter_member_frames(f, index, member)):
         want = index.layout.frame_sizes[member.first_frame + j]
         assert frame.header is not None
         check_frame_header(frame.header, offset=frame.offset, max_content=FRAME_SIZE)
         if frame.header.content_size != want:
             raise CorruptArchiveError(f"frame {j} of {member.name} has the wrong size")
-        data = decompress_frame(frame, want)
+        data = decompress_into(frame, want, buf)
         start = j * FRAME_SIZE
         if j == 0:
-            check_member_header(data[:TAR_BLOCK], member, offset=member.offset)
+            check_member_header(bytes(data[:TAR_BLOCK]), member, offset=member.offset)
         lo = max(start, TAR_BLOCK)
         hi = min(start + len(data), TAR_BLOCK + member.size)
         if hi > lo:
-            chunk = memoryview(data)[lo - start : hi - start]
+            chunk = data[lo - start : hi - start]
             hasher.update(chunk)
             out.write(chunk)
         pad_from = max(TAR_BLOCK + member.size, start) - start
-        if pad_from < len(data) and any(memoryview(data)[pad_from:]):
+        if pad_from < len(data) and any(data[pad_from:]):
             raise NonCanonicalError(f"non-zero padding after blob {blob.sha256}")
     check_digests(blob, hasher.digests())

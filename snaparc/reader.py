@@ -96,12 +96,12 @@ class ReadReport:
 _local = threading.local()
 
 
-def decompress_frame(frame: RawFrame, size: int) -> bytes:
+def decompress_frame(frame: RawFrame, size: int) -> bytearray:
     """Decompress one frame whose declared size was checked to be `size`,
-    into a fresh buffer (the manifest head, `cat`); see `decompress_into`."""
+    into a fresh buffer (the manifest head); see `decompress_into`."""
     out = bytearray(size)
     decompress_into(frame, size, out)
-    return bytes(out)
+    return out  # a bytearray is a bytes-like value; no second copy
 
 
 def decompress_into(frame: RawFrame, size: int, out: bytearray) -> memoryview:
@@ -189,7 +189,7 @@ def read_manifest_head(
     if size0 < TAR_BLOCK:
         raise ManifestError("first frame is too small to hold the manifest member's header")
     data0 = decompress_frame(first, size0)
-    name, msize = read_header(data0[:TAR_BLOCK], offset=0)
+    name, msize = read_header(bytes(data0[:TAR_BLOCK]), offset=0)
     if name != MANIFEST_MEMBER:
         raise ManifestError(
             f"first member is {name!r}, not {MANIFEST_MEMBER!r}: not a .dlmsnap archive"
