@@ -19,7 +19,7 @@ from snaparc.errors import DiskFullError, MissingBlobError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
 from snaparc.progress import Progress
-from snaparc.reader import ReadReport, read_archive
+from snaparc.reader import BlobSink, BlobWriter, ReadReport, read_archive
 from snaparc.staging import NewFileWriter, StagingDir, os_error
 
 # Room kept free beyond the payload: metadata, staging, other writers.
@@ -90,37 +90,51 @@ class TreeSink:
             raise os_error(exc, f"writing {first}") from None
 
     def fill_external(self, manifest: Manifest, base: Path | str) -> int:
-        """Write the blobs a thin archive leaves to its base, verified; return bytes.
-
-        `base` is anything an archive can be read from: a file (read by random
-        access, only the needed blobs), split volumes, or a mirror target
-        `URL:REF` / `URL@ID` (read as a stream, keeping the needed blobs).
-        """
-        from snaparc.inputs import is_seekable, open_archive_input
-
+        """Write the blobs a thin archive leaves to its base, verified; return bytes."""
         external = {b.sha256: b for b in manifest.blobs if b.external}
-        if not external:
-            return 0
-        with open_archive_input(base) as stream:
-            if is_seekable(stream):
-                self._external_by_index(stream, manifest, external, base)
-            else:
-                read_archive(stream, _BaseBlobs(self, manifest, external, base))
-        return sum(b.size for b in external.values())
+        return fill_from_base(self, manifest, external, base)
 
-    def _external_by_index(
-        self, f: BinaryIO, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
-    ) -> None:
-        from snaparc.archive_index import open_index, read_blob
 
-        index = open_index(f)
-        _check_base(index.archive_id, index.manifest, manifest, external, base)
-        in_base = index.manifest.blob_index()
-        for blob in external.values():
-            writer = self.open_blob(blob)
-            read_blob(f, index, in_base[blob.sha256], cast(BinaryIO, writer))
-            writer.close()
-            self.blob_done(blob)
+def fill_from_base(
+    sink: BlobSink, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
+) -> int:
+    """Feed `sink` the `external` blobs of thin archive `manifest` from its base; return bytes.
+
+    `base` is anything an archive can be read from: a file (read by random
+    access, only the needed blobs), split volumes, or a mirror target
+    `URL:REF` / `URL@ID` (read as a stream, keeping the needed blobs). The
+    base must be the archive the thin one names, and both digests of every
+    blob taken from it are checked. `sink.begin` is not called.
+    """
+    from snaparc.inputs import is_seekable, open_archive_input
+
+    if not external:
+        return 0
+    with open_archive_input(base) as stream:
+        if is_seekable(stream):
+            _external_by_index(sink, stream, manifest, external, base)
+        else:
+            read_archive(stream, _BaseBlobs(sink, manifest, external, base))
+    return sum(b.size for b in external.values())
+
+
+def _external_by_index(
+    sink: BlobSink,
+    f: BinaryIO,
+    manifest: Manifest,
+    external: dict[str, BlobEntry],
+    base: Path | str,
+) -> None:
+    from snaparc.archive_index import open_index, read_blob
+
+    index = open_index(f)
+    _check_base(index.archive_id, index.manifest, manifest, external, base)
+    in_base = index.manifest.blob_index()
+    for blob in external.values():
+        writer = sink.open_blob(blob)
+        read_blob(f, index, in_base[blob.sha256], cast(BinaryIO, writer))
+        writer.close()
+        sink.blob_done(blob)
 
 
 def _check_base(
@@ -153,7 +167,7 @@ class _BaseBlobs:
     """A sink over a streamed base archive that keeps only the needed blobs."""
 
     def __init__(
-        self, tree: TreeSink, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
+        self, tree: BlobSink, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
     ) -> None:
         self._tree = tree
         self._manifest = manifest
@@ -163,7 +177,7 @@ class _BaseBlobs:
     def begin(self, manifest: Manifest, archive_id: str) -> None:
         _check_base(archive_id, manifest, self._manifest, self._external, self._base)
 
-    def open_blob(self, blob: BlobEntry) -> NewFileWriter | _Discard:
+    def open_blob(self, blob: BlobEntry) -> BlobWriter:
         mine = self._external.get(blob.sha256)
         return self._tree.open_blob(mine) if mine is not None else _Discard()
 

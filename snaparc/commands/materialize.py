@@ -55,7 +55,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "else ~/.cache/huggingface/hub)",
     )
     p.add_argument("--repo-id", metavar="ORG/NAME", help="repo id in the hub cache")
-    p.add_argument("--base", metavar="OLD", help="base archive of a thin archive (DEST form)")
+    p.add_argument(
+        "--base",
+        metavar="OLD",
+        help="base archive of a thin archive (a file, split volumes or a mirror target); "
+        "with --hf-cache it is needed only for blobs the cache repo does not hold yet",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_threads(p)
     add_progress(p)
@@ -78,11 +83,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("materialize: --force is for DEST; the hub cache is updated atomically")
     if args.repo_id is None:
         raise UsageError("materialize: --hf-cache needs --repo-id ORG/NAME")
-    if args.base is not None:
-        raise UsageError(
-            "materialize: --base works with DEST; for the hub cache, unpack the thin "
-            "archive with --base and pack it first"
-        )
     return _run_cache(args)
 
 
@@ -121,6 +121,7 @@ def _run_cache(args: argparse.Namespace) -> int:
         threads=args.threads,
         limits=limits_from(args),
         progress_factory=lambda total: make_progress(args, "materialize", total),
+        base=args.base,
     )
     close_progress(progress)
     snap = result.snapshot

@@ -73,6 +73,7 @@ from snaparc.errors import (
     ExportError,
     ExportManifestError,
     IntegrityError,
+    MissingBlobError,
     UsageError,
 )
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
@@ -94,7 +95,7 @@ from snaparc.staging import (
     fsync_dir,
     os_error,
 )
-from snaparc.unpack import TreeSink, check_free_space
+from snaparc.unpack import TreeSink, check_free_space, fill_from_base
 
 ADAPTER_DIR = "adapter"
 PROCESSOR_DIR = "processor"
@@ -326,6 +327,11 @@ def _inside(root: Path, rel: str) -> Path:
 
 def _precheck(manifest: Manifest, *, has_base: bool = False) -> None:
     """Before any byte is written: is this an archived HF snapshot export?"""
+    _check_is_snapshot(manifest)
+    _check_thin(manifest, has_base=has_base)
+
+
+def _check_is_snapshot(manifest: Manifest) -> None:
     paths = {f.path for f in manifest.files}
     target = manifest.metadata.get("export_target")
     if SNAPSHOT_MANIFEST_FILENAME not in paths or target not in (None, "hf_snapshot"):
@@ -335,12 +341,16 @@ def _precheck(manifest: Manifest, *, has_base: bool = False) -> None:
         )
     if ADAPTER_CONFIG not in paths:
         raise ExportManifestError(f"the archived snapshot has no {ADAPTER_CONFIG}")
-    external = [b for b in manifest.blobs if b.external]
+
+
+def _check_thin(manifest: Manifest, *, has_base: bool, have: frozenset[str] = frozenset()) -> None:
+    """A thin archive needs its base, unless `have` (blobs already verified at
+    the destination) holds every blob it leaves to the base."""
+    external = [b for b in manifest.blobs if b.external and b.sha256 not in have]
     if external and not has_base:
-        raise UsageError(
+        raise MissingBlobError(
             f"thin archive: {len(external)} blobs live in base archive {manifest.base}; "
-            "pass --base BASE.dlmsnap (directory form), or unpack it with --base, "
-            "pack the tree, and materialize that"
+            "pass --base BASE.dlmsnap"
         )
 
 
@@ -569,27 +579,41 @@ class _Repo:
 class _CacheBlobSink:
     """Streams new blobs to temp files in `blobs/`; publishes them on request only."""
 
-    def __init__(self, repo: _Repo, dirs: _Dirs) -> None:
+    def __init__(self, repo: _Repo, dirs: _Dirs, *, has_base: bool = False) -> None:
         self.repo = repo
         self.dirs = dirs
+        self.has_base = has_base
         self.layout: RepoLayout | None = None
         self.reused: set[str] = set()
         self.temps: dict[str, Path] = {}
         self.published: list[Path] = []
 
     def begin(self, manifest: Manifest, archive_id: str) -> None:
-        _precheck(manifest)
+        _check_is_snapshot(manifest)
         self.layout = plan_repo_layout(manifest.files)
+        if self.repo.blobs.is_dir():
+            for blob in manifest.blobs:
+                if _verified_blob(self.final(blob.sha256), blob):
+                    self.reused.add(blob.sha256)
+        _check_thin(manifest, has_base=self.has_base, have=frozenset(self.reused))
         for d in (self.repo.blobs, self.repo.snapshots, self.repo.refs):
             self.dirs.ensure(d)
         needed = 0
         for blob in manifest.blobs:
-            if _verified_blob(self.final(blob.sha256), blob):
-                self.reused.add(blob.sha256)
-            else:
+            if blob.sha256 not in self.reused:
                 needed += blob.size
                 clean_stale(self.repo.blobs, blob.sha256)
         check_free_space(self.repo.blobs, needed)
+
+    def fill_external(self, manifest: Manifest, base: Path | str | None) -> int:
+        """Take the blobs a thin archive leaves to its base and the cache lacks; return bytes."""
+        external = {
+            b.sha256: b for b in manifest.blobs if b.external and b.sha256 not in self.reused
+        }
+        if not external:
+            return 0
+        assert base is not None  # begin() refused a thin archive without one
+        return fill_from_base(self, manifest, external, base)
 
     def final(self, sha256: str) -> Path:
         return _inside(self.repo.blobs, sha256)
@@ -647,6 +671,7 @@ def materialize_hf_cache(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
+    base: Path | str | None = None,
 ) -> CacheResult:
     """Verify the archive on `source` and publish it in a hub cache as `repo_id`.
 
@@ -655,6 +680,11 @@ def materialize_hf_cache(
     `repo_id` is validated first (`UsageError`). The layout, revision and
     atomicity rules are in the module docstring. On any failure the cache is
     left as it was.
+
+    A thin archive takes the blobs it leaves to its base from the cache when
+    the repo already holds them (a blob there is trusted only after its bytes
+    hash to its name), else from `base` (an archive path, split volumes or a
+    mirror target), checked against both digests.
     """
     validate_repo_id(repo_id)
     if cache_dir is None:
@@ -662,7 +692,7 @@ def materialize_hf_cache(
 
         cache_dir = constants.HF_HUB_CACHE
     repo = _Repo.at(Path(cache_dir), repo_id)
-    return _to_cache_dir(source, repo_id, repo, threads, limits, progress)
+    return _to_cache_dir(source, repo_id, repo, threads, limits, progress, base)
 
 
 def _to_cache_dir(
@@ -672,16 +702,18 @@ def _to_cache_dir(
     threads: int | None,
     limits: Limits,
     progress: Progress | None,
+    base: Path | str | None = None,
 ) -> CacheResult:
     for existing in (repo.repo_dir, repo.blobs, repo.snapshots, repo.refs):
         if existing.is_symlink() or (existing.exists() and not existing.is_dir()):
             raise DestinationError(f"{existing} is not a plain directory", path=str(existing))
     dirs = _Dirs()
-    sink = _CacheBlobSink(repo, dirs)
+    sink = _CacheBlobSink(repo, dirs, has_base=base is not None)
     new_snapshot: Path | None = None
     try:
         report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
         manifest = report.manifest
+        report.bytes_verified += sink.fill_external(manifest, base)
         raw = _read_small(sink.path_of(_snapshot_blob(manifest)), limits)
         check = _check_snapshot(manifest, report, raw)
         layout = sink.layout
@@ -791,6 +823,7 @@ def materialize_hf_cache_path(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress_factory: ProgressFactory = _no_progress,
+    base: Path | str | None = None,
 ) -> tuple[CacheResult, Progress | None]:
     """`materialize_hf_cache` on an archive path, split volumes, or "-" for stdin."""
     validate_repo_id(repo_id)
@@ -802,5 +835,6 @@ def materialize_hf_cache_path(
             threads=threads,
             limits=limits,
             progress=progress,
+            base=base,
         )
     return result, progress

@@ -3,6 +3,7 @@ base model pin carried into the archive metadata and shown by `ls`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_thin_archive_materializes_with_its_base(
     delta = tmp_path / "delta.dlmsnap"
     assert main(["pack", str(export_dir), "-o", str(delta), "--base", str(v1), "-q"]) == 0
     dest = tmp_path / "m"
-    assert main(["materialize", str(delta), str(dest), "-q"]) == 2
+    assert main(["materialize", str(delta), str(dest), "-q"]) == 1  # missing blobs
     assert not dest.exists()
     assert main(["materialize", str(delta), str(dest), "--base", str(v1), "-q"]) == 0
     for p in export_dir.rglob("*"):
@@ -86,3 +87,81 @@ def test_thin_archive_materializes_with_its_base(
     wrong = tmp_path / "m2"
     assert main(["materialize", str(delta), str(wrong), "--base", str(other), "-q"]) == 1
     assert not wrong.exists()
+
+
+def _tree(root: Path) -> dict[str, bytes | str]:
+    """Every entry under root: file bytes, or the target of a link."""
+    out: dict[str, bytes | str] = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = "-> " + str(p.readlink())
+        elif p.is_file():
+            out[rel] = p.read_bytes()
+    return out
+
+
+def _snapshot_matches(cache: Path, export_dir: Path) -> None:
+    """refs/main names a snapshot whose every file has the export's bytes."""
+    repo = cache / "models--org--thin"
+    snap = repo / "snapshots" / (repo / "refs" / "main").read_text()
+    files = {p.relative_to(snap).as_posix(): p.read_bytes() for p in snap.rglob("*") if p.is_file()}
+    exported = {p.relative_to(export_dir).as_posix(): p.read_bytes() for p in export_dir.rglob("*")
+                if p.is_file()}  # fmt: skip
+    # adapter/P and processor/P sit at the repo root; README.md and the
+    # manifest keep their paths; a losing duplicate keeps its export path.
+    for path, data in files.items():
+        candidates = [path, f"adapter/{path}", f"processor/{path}"]
+        assert data in [exported.get(c) for c in candidates], path
+    assert sorted(set(exported.values())) == sorted(set(files.values()))
+
+
+def test_thin_archive_into_the_hub_cache(
+    fake_store: Store, export_dir: Path, tmp_path: Path
+) -> None:
+    """v1 in the cache, then the v2 delta: the cache supplies v1's blobs, no --base needed;
+    a cache without them needs --base, and a wrong or missing base changes nothing."""
+    v1 = tmp_path / "v1.dlmsnap"
+    assert main(["pack", str(export_dir), "-o", str(v1), "-q"]) == 0
+    weights = fake_store.root / "adapter/versions/v0002/adapter_model.safetensors"
+    weights.write_bytes(b"retrained weights")
+    spec = BASE_MODELS["qwen2-audio-7b-instruct"]
+    export_v2 = export_snapshot(fake_store, spec, processor=FakeProcessor()).export_dir
+    delta = tmp_path / "delta.dlmsnap"
+    assert main(["pack", str(export_v2), "-o", str(delta), "--base", str(v1), "-q"]) == 0
+    with open_archive_input(str(delta)) as f:
+        external = [b for b in read_listing(f).manifest.blobs if b.external]
+    assert external, "the delta must leave blobs to its base"
+
+    def materialize(cache: Path, *extra: str) -> int:
+        argv = ["materialize", str(delta), "--hf-cache", str(cache), "--repo-id", "org/thin"]
+        return main([*argv, "-q", *extra])
+
+    # The cache already holds v1: no --base needed.
+    warm = tmp_path / "warm"
+    assert (
+        main(["materialize", str(v1), "--hf-cache", str(warm), "--repo-id", "org/thin", "-q"]) == 0
+    )
+    assert materialize(warm) == 0
+    _snapshot_matches(warm, export_v2)
+
+    # A fresh cache: refused without a base, and with the wrong one, untouched both times.
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    assert materialize(cold) == 1  # the base's blobs are missing
+    other = tmp_path / "other.dlmsnap"
+    assert main(["pack", str(export_v2 / "processor"), "-o", str(other), "-q"]) == 0
+    assert materialize(cold, "--base", str(other)) == 1
+    assert list(cold.iterdir()) == []
+    assert materialize(cold, "--base", str(v1)) == 0
+    _snapshot_matches(cold, export_v2)
+
+    # A damaged blob in the cache is not trusted: it needs the base again, which repairs it.
+    blob = cold / "models--org--thin" / "blobs" / external[0].sha256
+    blob.chmod(0o644)
+    blob.write_bytes(b"x" * external[0].size)
+    before = _tree(cold)
+    assert materialize(cold) == 1  # the base's blobs are missing
+    assert _tree(cold) == before
+    assert materialize(cold, "--base", str(v1)) == 0
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == external[0].sha256
