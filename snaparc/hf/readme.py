@@ -1,9 +1,11 @@
 """The README.md of an HF snapshot export: load instructions that work as written.
 
-The Python block loads the pinned base by `hf_id` + `revision`, the adapter
-from `./adapter` and the processor from `./processor` (or from the base repo
-when no processor was exported); it is meant to be run from the export dir.
-Tests execute it.
+The first Python block loads the pinned base by `hf_id` + `revision`, the
+adapter from `./adapter` and the processor from `./processor` (or from the
+base repo when no processor was exported); it is meant to be run from the
+export dir. The second loads the same snapshot after `snaparc materialize
+--hf-cache --repo-id ORG/NAME` put it into the hub cache (adapter and
+processor files at the repo root), offline. Tests execute both.
 """
 
 from __future__ import annotations
@@ -19,12 +21,23 @@ def render_readme(
     version = f"v{manifest.adapter_version:04d}"
     if manifest.adapter_name:
         version += f" ({manifest.adapter_name})"
+    base_processor = (
+        f'processor = AutoProcessor.from_pretrained("{spec.hf_id}", revision="{spec.revision}")'
+    )
     if has_processor:
         processor_line = 'processor = AutoProcessor.from_pretrained("./processor")'
-    else:
-        processor_line = (
-            f'processor = AutoProcessor.from_pretrained("{spec.hf_id}", revision="{spec.revision}")'
+        cached_processor_line = (
+            "processor = AutoProcessor.from_pretrained("
+            "snapshot_download(REPO_ID, local_files_only=True))"
         )
+    else:
+        processor_line = cached_processor_line = base_processor
+    load_base = [
+        f"base = {spec.architecture}.from_pretrained(",
+        f'    "{spec.hf_id}",',
+        f'    revision="{spec.revision}",',
+        ")",
+    ]
     lines = [
         "# HF snapshot export",
         "",
@@ -40,12 +53,28 @@ def render_readme(
         "from peft import PeftModel",
         f"from transformers import AutoProcessor, {spec.architecture}",
         "",
-        f"base = {spec.architecture}.from_pretrained(",
-        f'    "{spec.hf_id}",',
-        f'    revision="{spec.revision}",',
-        ")",
+        *load_base,
         'model = PeftModel.from_pretrained(base, "./adapter")',
         processor_line,
+        "```",
+        "",
+        "## Load it from the Hugging Face cache",
+        "",
+        "`snaparc materialize SNAPSHOT.dlmsnap --hf-cache --repo-id ORG/NAME` puts this",
+        "snapshot into the hub cache as repo `ORG/NAME`, with the adapter and processor",
+        "files at the repo root. It then loads from anywhere, also offline",
+        "(`HF_HUB_OFFLINE=1`):",
+        "",
+        "```python",
+        "from huggingface_hub import snapshot_download",
+        "from peft import PeftModel",
+        f"from transformers import AutoProcessor, {spec.architecture}",
+        "",
+        'REPO_ID = "ORG/NAME"  # the --repo-id given to snaparc materialize',
+        "",
+        *load_base,
+        "model = PeftModel.from_pretrained(base, REPO_ID)",
+        cached_processor_line,
         "```",
         "",
         *_input_section(manifest),

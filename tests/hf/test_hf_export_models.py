@@ -149,7 +149,8 @@ def _fake_hub_cache(cache: Path, repo_id: str, revision: str, files_from: Path) 
 
 @pytest.mark.slow
 def test_readme_instructions_run_as_written(tiny_audio_case: TinyCase, tmp_path: Path) -> None:
-    """Run the README's code block from the export dir against an offline hub cache."""
+    """Run the README's two code blocks offline: the first from the export dir, the
+    second (hub cache) after `materialize --hf-cache` put the snapshot there."""
     import torch
 
     case = tiny_audio_case
@@ -158,7 +159,7 @@ def test_readme_instructions_run_as_written(tiny_audio_case: TinyCase, tmp_path:
     result = export_snapshot(store, spec, processor=case.tiny.processor)
     readme = result.readme_path.read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
-    assert len(blocks) == 1
+    assert len(blocks) == 2
     _fake_hub_cache(tmp_path / "hub", spec.hf_id, spec.revision, case.base_dir)
     torch.save(dict(case.batch), tmp_path / "batch.pt")
     check = (
@@ -179,6 +180,27 @@ def test_readme_instructions_run_as_written(tiny_audio_case: TinyCase, tmp_path:
     proc = subprocess.run(
         [sys.executable, "-c", blocks[0] + check],
         cwd=result.export_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert torch.equal(torch.load(tmp_path / "logits.pt"), case.logits)
+
+    # The hub-cache block, run elsewhere with only the repo id filled in.
+    archive = tmp_path / "readme.dlmsnap"
+    assert main(["pack", str(result.export_dir), "-o", str(archive), "-q"]) == 0
+    materialize = ["materialize", str(archive), "--hf-cache", str(tmp_path / "hub")]
+    assert main([*materialize, "--repo-id", "tiny-org/readme", "-q"]) == 0
+    (tmp_path / "logits.pt").unlink()
+    cached = blocks[1].replace('REPO_ID = "ORG/NAME"', 'REPO_ID = "tiny-org/readme"')
+    assert cached != blocks[1]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", cached + check],
+        cwd=elsewhere,
         env=env,
         capture_output=True,
         text=True,
