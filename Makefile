@@ -38,7 +38,8 @@ tools:
 demo: $(STAMP)
 	$(BIN)/python -m snaparc.demo
 
-test: $(STAMP) tools
+# The standards are part of the suite: lint and strict typing first, then every test.
+test: $(STAMP) tools lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
