@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -148,6 +149,7 @@ class Run:
     anon_mib: float = 0.0
     file_mib: float = 0.0
     stderr_tail: str = ""
+    other_cpu_s: float | None = None  # CPU that other processes used during this run
 
 
 @dataclass
@@ -307,6 +309,22 @@ def run_once(argv: Sequence[str], stderr_path: Path, timeout_s: float) -> Measur
     )
 
 
+def machine_busy_cpu_s() -> float | None:
+    """CPU seconds all processors have spent busy since boot (`/proc/stat`), or None."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU seconds this harness process has used (its sampler thread included)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
@@ -334,11 +352,16 @@ class Runner:
         cmd.prepare()
         os.sync()  # flush the previous command's writes outside the timed region
         err = self.workdir / "stderr.txt"
+        busy0, own0 = machine_busy_cpu_s(), own_cpu_s()
         m = run_once(cmd.argv, err, self.timeout_s)
+        busy1, own1 = machine_busy_cpu_s(), own_cpu_s()
+        other = None
+        if busy0 is not None and busy1 is not None:
+            other = max(0.0, (busy1 - busy0) - m.cpu_s - (own1 - own0))
         wall, rss, code = m.wall_s, m.maxrss_mib, m.exit_code
         run = Run(
             cmd.key, size_gib, round_no, wall, m.cpu_s, rss, code, m.anon_mib, m.file_mib,
-            _tail(err) if code else "",
+            _tail(err) if code else "", other,
         )  # fmt: skip
         cmd.cleanup()
         self.runs.append(run)
@@ -940,19 +963,47 @@ def rss_targets(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def contention_note(report: dict[str, Any]) -> str:
-    """A warning when the 1-minute load average exceeded the core count."""
+# Other work above this share of the machine's CPU capacity, during the timed
+# runs, makes ratios near a limit uncertain.
+CONTENTION_SHARE = 0.05
+
+
+def other_work(report: dict[str, Any]) -> tuple[float, float, float] | None:
+    """(CPU s other processes used, wall s, share of capacity) over the timed runs."""
     try:
         cores = int(str(report["machine"]["cores"]).split()[0])
-        loads = [float(str(report[k]).split()[0]) for k in ("loadavg_start", "loadavg_end")]
     except (KeyError, ValueError, IndexError):
+        return None
+    timed = [r for r in report.get("runs", []) if r.get("round", 0) > 0]
+    measured = [r for r in timed if r.get("other_cpu_s") is not None]
+    if not measured:
+        return None
+    other = sum(r["other_cpu_s"] for r in measured)
+    wall = sum(r["wall_s"] for r in measured)
+    return other, wall, other / (wall * cores) if wall > 0 else 0.0
+
+
+def contention_note(report: dict[str, Any]) -> str:
+    """What other processes took from the CPU while the timed runs ran.
+
+    Measured, not guessed: the machine's busy CPU time (`/proc/stat`) around
+    every run, minus the command's own CPU and the harness's. (The load
+    average cannot tell: the benchmark's own commands load both cores.)
+    """
+    found = other_work(report)
+    if found is None:
         return ""
-    if max(loads) <= cores:
-        return ""
-    return (
-        f" — **the load exceeded the {cores} cores: other work competed for the CPU, "
-        "so wall times are inflated and ratios near a limit are uncertain**"
+    other, wall, share = found
+    text = (
+        f"- other work during the timed runs: {other:.1f} CPU-s over {wall:.0f} s of wall "
+        f"({share:.1%} of the machine's CPU capacity)"
     )
+    if share > CONTENTION_SHARE:
+        text += (
+            " — **other work competed for the CPU, so wall times are inflated and ratios "
+            "near a limit are uncertain**"
+        )
+    return text
 
 
 def row(*cells: object) -> str:
@@ -973,13 +1024,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         "Written by `make bench` (`python -m benchmarks.run`); the method is in "
         "[README.md](README.md). **Warm page cache** (no cache drop). The machine's "
         f"{machine['cores'].split()[0]} cores are shared with other work, so runs can be "
-        "noisy: see the load average and the min–max ranges.",
+        "noisy: see the CPU other work used during the runs and the min–max ranges.",
         "",
         f"- sizes: {config['sizes']} GiB of bf16 weights; rounds: {config['rounds']} "
         f"(+1 warm-up pair); the Python old-tool pack: {config['slow_rounds']} round(s), "
         "no warm-up (it takes ~50 s/GiB)",
         f"- load average (1/5/15 min) at start: {report['loadavg_start']}, "
-        f"at end: {report['loadavg_end']}" + contention_note(report),
+        f"at end: {report['loadavg_end']}",
+        *([note] if (note := contention_note(report)) else []),
         f"- snaparc: {report['snaparc']}",
         "- snapshot manifest: "
         + (

@@ -150,3 +150,19 @@ def test_harness_runs_end_to_end_on_a_tiny_snapshot(tmp_path: Path) -> None:
     assert {"tar | zstd -3 -T0", "zstd -t A", "python tarfile+zstd10+sha256 pack"} <= commands
     assert all(r["exit_code"] == 0 for r in report["runs"] if not r["command"].startswith("snap"))
     assert report["sizes"][0]["archive_bytes"]["tar | zstd -3"] > 0
+    assert all(r["other_cpu_s"] is not None and r["other_cpu_s"] >= 0 for r in report["runs"])
+    assert "other work during the timed runs" in md
+
+
+def test_contention_is_measured_from_other_work_cpu() -> None:
+    def report(other: list[float | None]) -> dict[str, object]:
+        runs = [{"round": 1, "wall_s": 10.0, "other_cpu_s": o} for o in other] + [
+            {"round": 0, "wall_s": 10.0, "other_cpu_s": 50.0}
+        ]  # warm-up: not counted
+        return {"machine": {"cores": "2 logical, 2 usable"}, "runs": runs}
+
+    quiet = run.contention_note(report([0.1, 0.2]))
+    assert "0.3 CPU-s over 20 s" in quiet and "competed" not in quiet
+    busy = run.contention_note(report([4.0, 2.0]))  # 6 of 40 CPU-s = 15 %
+    assert "15.0%" in busy and "competed" in busy
+    assert run.contention_note(report([None])) == ""
