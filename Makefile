@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # elsewhere the interop tests skip and say which tool is missing.
 tools:
 	@missing=""; \
-	for t in zstd:zstd tar:tar bsdtar:libarchive-tools b3sum:b3sum minisign:minisign sha256sum:coreutils; do \
+	for t in zstd:zstd tar:tar bsdtar:libarchive-tools b3sum:b3sum minisign:minisign sha256sum:coreutils setpriv:util-linux; do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

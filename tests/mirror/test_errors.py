@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,16 +36,32 @@ def test_missing_mirror_directory_exit_10(
 def test_permission_denied_directory_exit_10(
     tmp_path: Path, archive_v1: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import os
+    """A mirror directory we may not write to: exit 10, "permission denied".
 
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
+    Root ignores directory permissions, so as root the push runs in a child
+    without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (util-linux `setpriv`),
+    which makes permissions bind again, as they do for every other user.
+    """
     mirror = tmp_path / "ro"
     mirror.mkdir()
     mirror.chmod(0o500)
     try:
-        assert main(["mirror", "push", str(archive_v1), str(mirror)]) == 10
-        assert "permission denied" in capsys.readouterr().err
+        if os.geteuid() != 0:
+            assert main(["mirror", "push", str(archive_v1), str(mirror)]) == 10
+            assert "permission denied" in capsys.readouterr().err
+        else:
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("setpriv is missing (util-linux): it drops root's DAC override")
+            caps = "-dac_override,-dac_read_search"
+            r = subprocess.run(
+                [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", sys.executable,
+                 "-m", "snaparc", "mirror", "push", str(archive_v1), str(mirror)],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert r.returncode == 10, r.stderr
+            assert "permission denied" in r.stderr
+        assert list(mirror.iterdir()) == []
     finally:
         mirror.chmod(0o700)
 
