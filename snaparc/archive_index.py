@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from snaparc import directio
 from snaparc.errors import (
     CorruptArchiveError,
     LimitExceededError,
@@ -155,7 +156,7 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
     """
     member = index.layout.blob_member(blob.sha256)
     hasher = DualHasher()
-    buf = bytearray(FRAME_SIZE)  # one decode buffer, reused for every frame
+    buf = directio.frame_buffer()  # one decode buffer, reused for every frame
     for j, frame in enumerate(iter_member_frames(f, index, member)):
         want = index.layout.frame_sizes[member.first_frame + j]
         assert frame.header is not None

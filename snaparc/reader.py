@@ -34,7 +34,7 @@ from typing import BinaryIO, Protocol
 import blake3
 import zstandard
 
-from snaparc import zstd_native
+from snaparc import directio, zstd_native
 from snaparc.errors import (
     CorruptArchiveError,
     DigestMismatchError,
@@ -104,7 +104,7 @@ def decompress_frame(frame: RawFrame, size: int) -> bytearray:
     return out  # a bytearray is a bytes-like value; no second copy
 
 
-def decompress_into(frame: RawFrame, size: int, out: bytearray) -> memoryview:
+def decompress_into(frame: RawFrame, size: int, out: bytearray | memoryview) -> memoryview:
     """Decompress one frame into a reused buffer (no allocation, no page faults).
 
     The frame's declared size was checked to be `size` <= len(out); libzstd
@@ -321,6 +321,10 @@ def read_archive(
     return report
 
 
+# Frames whose hashing and writing may still run while later frames decode.
+SIDE_FRAMES = 4
+
+
 def _stream_blobs(
     splitter: FrameSplitter,
     layout: Layout,
@@ -345,11 +349,11 @@ def _stream_blobs(
     # Frames are read ahead of the one being checked; an error found while
     # reading ahead is queued in stream order, so the first problem in the
     # stream is the one reported, whatever the thread count.
-    pending: deque[tuple[int, RawFrame | None, bytearray | None, Future[memoryview]]] = deque()
-    # Side work (hashing, writing) in stream order; a frame's output buffer
-    # rides on its last side future and is reused once that one is done.
-    side: deque[tuple[Future[object], bytearray | None]] = deque()
-    free: list[bytearray] = []
+    pending: deque[tuple[int, RawFrame | None, memoryview | None, Future[memoryview]]] = deque()
+    # Side work (hashing, writing) in stream order, one entry per frame: its
+    # futures and its output buffer, which is reused once they are all done.
+    side: deque[tuple[list[Future[object]], memoryview | None]] = deque()
+    free: list[memoryview] = []
     window = workers + 2
     state: _BlobState | None = None
     next_job = 0
@@ -373,14 +377,16 @@ def _stream_blobs(
             return
         declared = frame.header.content_size or 0
         observed.append(SeekEntry(len(frame.data), declared))
-        buf = free.pop() if free else bytearray(FRAME_SIZE)
+        # Aligned so that unpack can write blobs around the page cache (directio).
+        buf = free.pop() if free else directio.frame_buffer()
         fut = dec_pool.submit(decompress_into, frame, declared, buf)
         pending.append((index, frame, buf, fut))
 
     def drain_side(limit: int) -> None:
         while len(side) > limit:
-            fut, done_buf = side.popleft()
-            fut.result()
+            futures, done_buf = side.popleft()
+            for fut in futures:
+                fut.result()
             if done_buf is not None:
                 free.append(done_buf)
 
@@ -425,18 +431,19 @@ def _stream_blobs(
             hi = min(start + len(data), TAR_BLOCK + member.size)
             if hi > lo:
                 chunk = view[lo - start : hi - start]
-                side.append((sha_pool.submit(state.hasher_sha.update, chunk), None))
-                side.append((b3_pool.submit(state.hasher_b3.update, chunk), None))
+                futures: list[Future[object]] = [
+                    sha_pool.submit(state.hasher_sha.update, chunk),
+                    b3_pool.submit(state.hasher_b3.update, chunk),
+                ]
                 if state.writer is not None:
-                    side.append((io_pool.submit(state.writer.write, chunk), None))
-                last, _ = side.pop()
-                side.append((last, buf))
+                    futures.append(io_pool.submit(state.writer.write, chunk))
+                side.append((futures, buf))
             elif buf is not None:
                 free.append(buf)
             pad_from = max(TAR_BLOCK + member.size, start) - start
             if pad_from < len(data) and any(view[pad_from:]):
                 raise NonCanonicalError(f"non-zero padding after blob {blob.sha256}")
-            drain_side(3 * 4)
+            drain_side(SIDE_FRAMES)
             if j == member.num_frames - 1:
                 drain_side(0)
                 _finish_blob(state, sink)

@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import errno
 import io
+import mmap
 import os
 import secrets
 import shutil
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
+from snaparc import directio
 from snaparc.errors import DestinationError, DiskFullError, IOFailure
 
 _STAGING_TAG = ".snaparc-staging-"
@@ -185,34 +187,98 @@ class NewFileWriter:
     """Writes bytes to a file it creates (O_EXCL, no symlink following);
     fsyncs and closes on close(). OS errors become snaparc errors.
 
-    Every 32 MiB it asks the kernel to start writing the new range back
-    (Linux sync_file_range, non-blocking), so the final fsync of a big file
-    has little left to wait for.
+    Writes go around the page cache (`snaparc.directio`) while the chunks
+    arrive aligned, as the reader's frame buffers make them; otherwise, and
+    for the last partial block, through it, asking the kernel every 32 MiB to
+    start writing the new range back (Linux sync_file_range, non-blocking) so
+    the final fsync has little left to wait for.
     """
 
-    __slots__ = ("_fd", "_kicked", "_written", "path")
+    __slots__ = ("_bounce", "_direct", "_fd", "_kicked", "_pending", "_written", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._written = 0
+        self._written = 0  # bytes handed to the kernel (direct: all full blocks)
         self._kicked = 0
+        self._pending = 0  # direct mode: bytes waiting in the bounce block
+        self._bounce: memoryview | None = None
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise os_error(exc, f"creating {path}") from None
+        self._direct = directio.enter_direct(self._fd)
 
     def write(self, data: memoryview) -> None:
         try:
+            if self._direct:
+                self._write_direct(data)
+                return
             view = data
             while view:
                 view = view[os.write(self._fd, view) :]
+            self._written += len(data)
+            self._kicked = kick_writeback(self._fd, self._kicked, self._written)
         except OSError as exc:
             raise os_error(exc, f"writing {self.path}") from None
-        self._written += len(data)
-        self._kicked = kick_writeback(self._fd, self._kicked, self._written)
+
+    def _write_direct(self, data: memoryview) -> None:
+        align = directio.ALIGN
+        view = data
+        if self._pending:
+            assert self._bounce is not None
+            take = min(align - self._pending, len(view))
+            self._bounce[self._pending : self._pending + take] = view[:take]
+            self._pending += take
+            view = view[take:]
+            if self._pending < align:
+                return
+            directio.pwrite_all(self._fd, self._bounce, self._written)
+            self._written += align
+            self._pending = 0
+        if not view:
+            return
+        address = directio.address_of(view)
+        if address is None or address % align:
+            self._leave_direct()
+            self.write(view)
+            return
+        whole = len(view) - len(view) % align
+        if whole:
+            try:
+                directio.pwrite_all(self._fd, view[:whole], self._written)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or self._written:
+                    raise
+                # The device wants a coarser alignment than ALIGN: write buffered.
+                self._leave_direct()
+                self.write(view)
+                return
+            self._written += whole
+        rest = view[whole:]
+        if rest:
+            if self._bounce is None:
+                self._bounce = memoryview(mmap.mmap(-1, align))  # page-aligned
+            self._bounce[: len(rest)] = rest
+            self._pending = len(rest)
+
+    def _leave_direct(self) -> None:
+        """Buffered writes from here on; the bounce block's bytes go first."""
+        directio.leave_direct(self._fd)
+        self._direct = False
+        os.lseek(self._fd, self._written, os.SEEK_SET)
+        if self._pending:
+            assert self._bounce is not None
+            tail = self._bounce[: self._pending]
+            self._pending = 0
+            while tail:
+                n = os.write(self._fd, tail)
+                tail = tail[n:]
+                self._written += n
 
     def close(self) -> None:
         try:
+            if self._direct and self._pending:
+                self._leave_direct()
             os.fsync(self._fd)
         except OSError as exc:
             raise os_error(exc, f"writing {self.path}") from None

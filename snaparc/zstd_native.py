@@ -78,7 +78,7 @@ def _dctx() -> int:
     return dctx
 
 
-def decompress_frame_into(src: memoryview, dst: bytearray, size: int) -> str | None:
+def decompress_frame_into(src: memoryview, dst: bytearray | memoryview, size: int) -> str | None:
     """Decompress the single frame `src` into dst[:size]; None on success,
     else libzstd's error name. The frame must decode to exactly `size` bytes."""
     assert _lib is not None and size <= len(dst)

@@ -13,6 +13,7 @@ import io
 import random
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,22 @@ from tests.hostile.conftest import Arena
 
 MiB = 1024 * 1024
 FRAME_BUF = DEFAULT_LIMITS.max_frame_bytes + MiB  # one splitter buffer
+
+
+@pytest.fixture
+def frame_buffers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the decode buffers handed out (mmap-backed, so tracemalloc does not see them)."""
+    import snaparc.directio
+
+    made: list[int] = []
+    real = snaparc.directio.frame_buffer
+
+    def counting(size: int = snaparc.directio.FRAME_SIZE) -> memoryview:
+        made.append(size)
+        return real(size)
+
+    monkeypatch.setattr(snaparc.directio, "frame_buffer", counting)
+    return made
 
 
 def _peak(fn: Callable[[], object]) -> int:
@@ -55,7 +72,9 @@ class _Discard:
         return len(b)
 
 
-def test_cat_memory_does_not_grow_with_the_blob(big_blob_archive: tuple[bytes, bytes]) -> None:
+def test_cat_memory_does_not_grow_with_the_blob(
+    big_blob_archive: tuple[bytes, bytes], frame_buffers: list[int]
+) -> None:
     """cat of a seekable archive reads one frame at a time, not the whole blob."""
     archive, data = big_blob_archive
     f = io.BytesIO(archive)
@@ -65,19 +84,48 @@ def test_cat_memory_does_not_grow_with_the_blob(big_blob_archive: tuple[bytes, b
     peak = _peak(lambda: read_blob(f, index, blob, out))  # type: ignore[arg-type]
     assert out.n == len(data)
     assert peak < 4 * FRAME_BUF, f"read_blob peaked at {peak / MiB:.0f} MiB for a 40 MiB blob"
+    assert len(frame_buffers) == 1, "one decode buffer, reused for the blob's 5 frames"
 
 
-def test_verify_memory_is_a_window_of_frames(big_blob_archive: tuple[bytes, bytes]) -> None:
+def test_verify_memory_is_a_window_of_frames(
+    big_blob_archive: tuple[bytes, bytes], frame_buffers: list[int]
+) -> None:
     archive, _ = big_blob_archive
     threads = 2
     peak = _peak(lambda: read_archive(io.BytesIO(archive), threads=threads))
+    assert frame_buffers, "verify decodes into the frame buffers"
     # window = threads + 2 frames in flight, each a compressed and a raw buffer,
     # plus the splitter's recycled buffers.
     bound = 2 * (threads + 2) * FRAME_BUF + 4 * FRAME_BUF
     assert peak < bound, f"verify peaked at {peak / MiB:.0f} MiB"
 
 
-def test_frame_buffers_are_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_decode_buffers_are_a_window_not_one_per_frame(
+    frame_buffers: list[int], tmp_path: Path, threads: int
+) -> None:
+    """24 frames of one blob: the buffers in use are the read-ahead window
+    (threads + 2), the frames whose hashing/writing still runs (SIDE_FRAMES)
+    and the one being handed on; for verify and for unpack alike."""
+    from snaparc.reader import SIDE_FRAMES
+
+    data = bytes(range(256)) * (24 * 8 * MiB // 256 - 7)  # compresses fast
+    archive = F.forge([F.FileSpec("w.bin", data)], level=1).data
+    bound = threads + 2 + SIDE_FRAMES + 1
+    read_archive(io.BytesIO(archive), threads=threads)
+    assert len(frame_buffers) <= bound < 24, f"verify: {len(frame_buffers)} decode buffers"
+    frame_buffers.clear()
+    (tmp_path / "a.dlmsnap").write_bytes(archive)
+    out = tmp_path / "out"
+    argv = ["unpack", str(tmp_path / "a.dlmsnap"), "-C", str(out), "-q", "--threads", str(threads)]
+    assert main(argv) == 0
+    assert (out / "w.bin").read_bytes() == data
+    assert len(frame_buffers) <= bound, f"unpack: {len(frame_buffers)} decode buffers"
+
+
+def test_frame_buffers_are_reused(
+    monkeypatch: pytest.MonkeyPatch, frame_buffers: list[int]
+) -> None:
     """Hundreds of tiny members must not cost one 10 MiB buffer each (time
     and page faults grow with the member count otherwise)."""
     allocated = [0]
@@ -94,6 +142,7 @@ def test_frame_buffers_are_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     report = read_archive(io.BytesIO(archive), threads=2)
     assert report.blobs_verified == 300
     assert allocated[0] < 24 * FRAME_BUF, f"{allocated[0] / MiB:.0f} MiB of frame buffers"
+    assert len(frame_buffers) <= 2 + 4, f"{len(frame_buffers)} decode buffers for 300 members"
 
 
 def test_rle_bomb_is_refused_without_expanding() -> None:
