@@ -114,3 +114,63 @@ def test_unpack_of_awkward_sizes_round_trips(tmp_path: Path) -> None:
     assert main(["unpack", str(tmp_path / "a.dlmsnap"), "-C", str(tmp_path / "out"), "-q"]) == 0
     for i in range(len(sizes)):
         assert (tmp_path / "out" / f"f{i}").read_bytes() == (src / f"f{i}").read_bytes()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    chunks=st.lists(st.integers(0, 3 * 1024 * 1024), min_size=1, max_size=8),
+    flush_at=st.integers(0, 8),
+)
+def test_atomic_file_writes_exact_bytes_through_the_aligned_block(
+    tmp_path_factory: pytest.TempPathFactory, chunks: list[int], flush_at: int
+) -> None:
+    """Any mix of write sizes (and a flush anywhere) gives exactly the bytes written."""
+    from snaparc.staging import AtomicFile
+
+    target = tmp_path_factory.mktemp("af") / "out.bin"
+    pieces = [os.urandom(n) for n in chunks]
+    with AtomicFile(target) as af:
+        assert fcntl.fcntl(af.file.fileno(), fcntl.F_GETFL) & directio.O_DIRECT
+        for i, piece in enumerate(pieces):
+            if i == flush_at:
+                af.file.flush()
+            af.file.write(piece)
+    assert target.read_bytes() == b"".join(pieces)
+
+
+def test_atomic_file_big_writes_stay_direct(tmp_path: Path) -> None:
+    from snaparc.staging import AtomicFile
+
+    data = os.urandom(20 * 1024 * 1024 + 123)
+    with AtomicFile(tmp_path / "out.bin") as af:
+        af.file.write(data[:7])
+        af.file.write(data[7:])
+        assert fcntl.fcntl(af.file.fileno(), fcntl.F_GETFL) & directio.O_DIRECT
+    assert (tmp_path / "out.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("writer", ["atomic", "new"])
+def test_device_refusing_our_alignment_falls_back_to_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    """A device wanting a coarser alignment answers EINVAL: the file is written buffered."""
+    import errno
+
+    from snaparc.staging import AtomicFile
+
+    def refuse(fd: int, view: memoryview, offset: int) -> None:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(directio, "pwrite_all", refuse)
+    data = os.urandom(9 * 1024 * 1024 + 5)
+    out = tmp_path / "out.bin"
+    if writer == "atomic":
+        with AtomicFile(out) as af:
+            af.file.write(data)
+            assert not fcntl.fcntl(af.file.fileno(), fcntl.F_GETFL) & directio.O_DIRECT
+    else:
+        w = NewFileWriter(out)
+        w.write(_congruent(data))
+        assert not _is_direct(w)
+        w.close()
+    assert out.read_bytes() == data
