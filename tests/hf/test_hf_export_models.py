@@ -177,34 +177,29 @@ def test_readme_instructions_run_as_written(tiny_audio_case: TinyCase, tmp_path:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
-    proc = subprocess.run(
-        [sys.executable, "-c", blocks[0] + check],
-        cwd=result.export_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert torch.equal(torch.load(tmp_path / "logits.pt"), case.logits)
+
+    def run_block(code: str, cwd: Path) -> None:
+        (tmp_path / "logits.pt").unlink(missing_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code + check],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert torch.equal(torch.load(tmp_path / "logits.pt"), case.logits)
+
+    run_block(blocks[0], result.export_dir)
 
     # The hub-cache block, run elsewhere with only the repo id filled in.
     archive = tmp_path / "readme.dlmsnap"
     assert main(["pack", str(result.export_dir), "-o", str(archive), "-q"]) == 0
     materialize = ["materialize", str(archive), "--hf-cache", str(tmp_path / "hub")]
     assert main([*materialize, "--repo-id", "tiny-org/readme", "-q"]) == 0
-    (tmp_path / "logits.pt").unlink()
     cached = blocks[1].replace('REPO_ID = "ORG/NAME"', 'REPO_ID = "tiny-org/readme"')
     assert cached != blocks[1]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-c", cached + check],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert torch.equal(torch.load(tmp_path / "logits.pt"), case.logits)
+    run_block(cached, elsewhere)

@@ -64,17 +64,23 @@ def test_pack_refuses_missing_declared_artifact(export_dir: Path, tmp_path: Path
     assert main(["pack", str(export_dir), "-o", str(tmp_path / "a.dlmsnap"), "-q"]) == 9
 
 
-def test_thin_archive_materializes_with_its_base(
-    fake_store: Store, export_dir: Path, tmp_path: Path
-) -> None:
+def _v1_and_delta(fake_store: Store, export_dir: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(v1 archive, the v2 export dir, the v2 delta thin on v1): v2 retrains the weights."""
     v1 = tmp_path / "v1.dlmsnap"
     assert main(["pack", str(export_dir), "-o", str(v1), "-q"]) == 0
     weights = fake_store.root / "adapter/versions/v0002/adapter_model.safetensors"
     weights.write_bytes(b"retrained weights")
     spec = BASE_MODELS["qwen2-audio-7b-instruct"]
-    export_dir = export_snapshot(fake_store, spec, processor=FakeProcessor()).export_dir
+    export_v2 = export_snapshot(fake_store, spec, processor=FakeProcessor()).export_dir
     delta = tmp_path / "delta.dlmsnap"
-    assert main(["pack", str(export_dir), "-o", str(delta), "--base", str(v1), "-q"]) == 0
+    assert main(["pack", str(export_v2), "-o", str(delta), "--base", str(v1), "-q"]) == 0
+    return v1, export_v2, delta
+
+
+def test_thin_archive_materializes_with_its_base(
+    fake_store: Store, export_dir: Path, tmp_path: Path
+) -> None:
+    v1, export_dir, delta = _v1_and_delta(fake_store, export_dir, tmp_path)
     dest = tmp_path / "m"
     assert main(["materialize", str(delta), str(dest), "-q"]) == 1  # missing blobs
     assert not dest.exists()
@@ -121,14 +127,7 @@ def test_thin_archive_into_the_hub_cache(
 ) -> None:
     """v1 in the cache, then the v2 delta: the cache supplies v1's blobs, no --base needed;
     a cache without them needs --base, and a wrong or missing base changes nothing."""
-    v1 = tmp_path / "v1.dlmsnap"
-    assert main(["pack", str(export_dir), "-o", str(v1), "-q"]) == 0
-    weights = fake_store.root / "adapter/versions/v0002/adapter_model.safetensors"
-    weights.write_bytes(b"retrained weights")
-    spec = BASE_MODELS["qwen2-audio-7b-instruct"]
-    export_v2 = export_snapshot(fake_store, spec, processor=FakeProcessor()).export_dir
-    delta = tmp_path / "delta.dlmsnap"
-    assert main(["pack", str(export_v2), "-o", str(delta), "--base", str(v1), "-q"]) == 0
+    v1, export_v2, delta = _v1_and_delta(fake_store, export_dir, tmp_path)
     with open_archive_input(str(delta)) as f:
         external = [b for b in read_listing(f).manifest.blobs if b.external]
     assert external, "the delta must leave blobs to its base"
