@@ -87,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _remove_owned() -> None:
+    """A signal can land between creating a temp path and entering the block
+    that removes it: remove whatever this process still claims."""
+    from snaparc.staging import remove_owned
+
+    remove_owned()
+
+
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     try:
         args = parser.parse_args(argv)
@@ -99,9 +107,11 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         print(f"snaparc: error: {err}", file=sys.stderr)
         return err.exit_code
     except Terminated:
+        _remove_owned()
         print("snaparc: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except KeyboardInterrupt:
+        _remove_owned()
         print("snaparc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

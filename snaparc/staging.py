@@ -112,6 +112,41 @@ def _unique(parent: Path, name: str, tag: str) -> Path:
     return parent / f".{name}{tag}{os.getpid()}-{secrets.token_hex(4)}"
 
 
+# Temp files and staging directories this process has claimed and not yet
+# published or removed (path -> is a directory). A signal can land anywhere,
+# including between creating a path and entering the `with` block that would
+# remove it, so the CLI removes whatever is still listed when Ctrl-C or
+# SIGTERM ends a command (`remove_owned`). Paths are claimed before they are
+# created and released only once they no longer exist under that name.
+_OWNED: dict[Path, bool] = {}
+
+
+def own(path: Path, *, is_dir: bool) -> None:
+    """Claim a temp path this process is about to create."""
+    _OWNED[path] = is_dir
+
+
+def disown(path: Path) -> None:
+    """Release a claimed path (published under another name, or removed)."""
+    _OWNED.pop(path, None)
+
+
+def remove_owned() -> list[Path]:
+    """Remove every claimed temp file and staging directory; return what was removed."""
+    removed: list[Path] = []
+    for path, is_dir in list(_OWNED.items()):
+        try:
+            if is_dir:
+                _rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            continue
+        _OWNED.pop(path, None)
+        removed.append(path)
+    return removed
+
+
 _Renameat2 = Callable[[int, bytes, int, bytes, int], int]
 
 
@@ -410,10 +445,12 @@ class AtomicFile:
         check_target(target, force=force, kind="file")
         clean_stale(target.parent, target.name)
         self.tmp = _unique(target.parent, target.name, _TMP_TAG)
+        own(self.tmp, is_dir=False)
         try:
             self._raw = _AppendFile(self.tmp)
             self.file: BinaryIO = cast(BinaryIO, self._raw)
         except OSError as exc:
+            disown(self.tmp)
             raise os_error(exc, f"creating {self.tmp}") from None
         self._done = False
 
@@ -424,6 +461,7 @@ class AtomicFile:
             self.file.close()
             os.chmod(self.tmp, 0o644 & ~_umask())
             os.replace(self.tmp, self.target)
+            disown(self.tmp)
             self._done = True
             fsync_dir(self.target.parent)
         except OSError as exc:
@@ -441,6 +479,7 @@ class AtomicFile:
             self._raw.discard()
         finally:
             self.tmp.unlink(missing_ok=True)
+            disown(self.tmp)
 
     def __enter__(self) -> AtomicFile:
         return self
@@ -471,9 +510,11 @@ class StagingDir:
         self.replaces = check_target(self.target, force=force)
         clean_stale(self.target.parent, self.target.name)
         self.path = _unique(self.target.parent, self.target.name, _STAGING_TAG)
+        own(self.path, is_dir=True)
         try:
             os.mkdir(self.path, 0o700)
         except OSError as exc:
+            disown(self.path)
             raise os_error(exc, f"creating staging directory {self.path}") from None
         self._done = False
 
@@ -489,11 +530,15 @@ class StagingDir:
                     aside = _unique(self.target.parent, self.target.name, _STAGING_TAG)
                     os.rename(self.target, aside)
                     os.rename(self.path, self.target)
+                    own(aside, is_dir=True)  # only now: until here it is the old tree
+                    disown(self.path)
                     self.path = aside
                 fsync_dir(self.target.parent)
                 _rmtree(self.path)  # now holds the old tree
+                disown(self.path)
             else:
                 os.rename(self.path, self.target)
+                disown(self.path)
                 fsync_dir(self.target.parent)
         except OSError as exc:
             self.abort()
@@ -505,6 +550,7 @@ class StagingDir:
             return
         self._done = True
         _rmtree(self.path)
+        disown(self.path)
 
     def __enter__(self) -> StagingDir:
         return self

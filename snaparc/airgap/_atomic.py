@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 
 from snaparc.errors import DestinationError, DiskFullError, IOFailure
+from snaparc.staging import disown, own
 
 
 def temp_path_for(path: Path) -> Path:
@@ -55,6 +56,7 @@ def atomic_write_bytes(
     if not overwrite and (path.exists() or path.is_symlink()):
         raise DestinationError(f"{path} already exists (use --force to replace it)", path=str(path))
     tmp = temp_path_for(path)
+    own(tmp, is_dir=False)  # removed by the CLI if a signal lands before `finally`
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
@@ -75,6 +77,7 @@ def atomic_write_bytes(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        disown(tmp)
     fsync_dir(path.parent)
     return path
 

@@ -92,8 +92,10 @@ from snaparc.staging import (
     NewFileWriter,
     StagingDir,
     clean_stale,
+    disown,
     fsync_dir,
     os_error,
+    own,
 )
 from snaparc.unpack import TreeSink, check_free_space, fill_from_base
 
@@ -624,6 +626,7 @@ class _CacheBlobSink:
         name = f".{blob.sha256}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
         tmp = _inside(self.repo.blobs, name)
         self.temps[blob.sha256] = tmp
+        own(tmp, is_dir=False)
         return _BlobFile(tmp)
 
     def blob_done(self, blob: BlobEntry) -> None:
@@ -646,6 +649,7 @@ class _CacheBlobSink:
                 os.replace(tmp, final)
             except OSError as exc:
                 raise os_error(exc, f"publishing {final}") from None
+            disown(tmp)
             if not existed:
                 self.published.append(final)
         self.temps.clear()
@@ -659,6 +663,7 @@ class _CacheBlobSink:
         for path in [*self.temps.values(), *self.published]:
             with suppress(OSError):
                 path.unlink(missing_ok=True)
+                disown(path)
         self.temps.clear()
         self.published.clear()
 

@@ -42,6 +42,7 @@ from typing import Literal, Protocol, TypeVar
 
 from snaparc.errors import RemoteError, RemoteNotFoundError
 from snaparc.mirror.url import MirrorURL, S3Settings, s3_settings
+from snaparc.staging import disown, own
 
 PutMode = Literal["create", "overwrite"]
 
@@ -196,6 +197,7 @@ class DirStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.parent / f".tmp-{os.getpid()}-{secrets.token_hex(8)}"
+            own(tmp, is_dir=False)  # removed by the CLI if a signal lands before `finally`
             with open(tmp, "xb") as f:
                 f.write(data)
                 f.flush()
@@ -215,6 +217,7 @@ class DirStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            disown(tmp)
 
     def _link_new(self, tmp: Path, path: Path, key: str) -> None:
         try:

@@ -195,3 +195,35 @@ def test_sigterm_exits_143_and_cleans_up(
     assert proc.returncode == 143, err
     assert _leftovers(tmp_path, name) == []
     assert not (tmp_path / name).exists()
+
+
+def _interrupt(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("where", "command"),
+    [
+        ("snaparc.staging.StagingDir.__enter__", "unpack"),  # between creating and `with`
+        ("snaparc.staging.AtomicFile.__enter__", "pack"),
+        ("snaparc.directio.enter_direct", "pack"),  # inside creation, after the file exists
+        ("snaparc.directio.enter_direct", "unpack"),
+    ],
+)
+def test_ctrl_c_right_after_a_temp_path_is_created_leaves_nothing(
+    big: tuple[Path, Path, float],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    command: str,
+) -> None:
+    """Python may deliver the signal between creating a temp path and entering the
+    block that would remove it: the CLI removes every path the process claimed."""
+    src, archive, _ = big
+    monkeypatch.setattr(where, _interrupt)
+    if command == "unpack":
+        argv = ["unpack", str(archive), "-C", str(tmp_path / "out"), "--quiet"]
+    else:
+        argv = ["pack", str(src), "-o", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 130
+    assert os.listdir(tmp_path) == [], "a temp file or staging directory was left behind"
