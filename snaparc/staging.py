@@ -205,7 +205,7 @@ def kick_writeback(fd: int, kicked: int, written: int) -> int:
     return written
 
 
-class _AppendFile(io.RawIOBase):
+class AppendFile(io.RawIOBase):
     """A new file written front to back (pack's archive, a pulled archive).
 
     Where the filesystem takes `O_DIRECT`, bytes gather in a page-aligned
@@ -447,7 +447,7 @@ class AtomicFile:
         self.tmp = _unique(target.parent, target.name, _TMP_TAG)
         own(self.tmp, is_dir=False)
         try:
-            self._raw = _AppendFile(self.tmp)
+            self._raw = AppendFile(self.tmp)
             self.file: BinaryIO = cast(BinaryIO, self._raw)
         except OSError as exc:
             disown(self.tmp)

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard, cast
 
 from snaparc.airgap._atomic import atomic_write_bytes, fsync_dir, os_error, temp_path_for
 from snaparc.errors import (
@@ -43,6 +43,7 @@ from snaparc.errors import (
     UnsupportedVersionError,
     UsageError,
 )
+from snaparc.staging import AppendFile
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -391,7 +392,7 @@ class SplitWriter:
         self._state = "aborted"
         if self._file is not None:
             with contextlib.suppress(OSError):
-                self._file.close()
+                cast(AppendFile, self._file).discard()  # the file is removed: no flush
             self._file = None
         leftovers = [tmp for tmp, _ in self._volumes] + self._published
         if self._tmp is not None:
@@ -435,7 +436,9 @@ class SplitWriter:
         self._finish_volume()
         number = len(self._volumes) + 1
         self._tmp = temp_path_for(self._final(number))
-        self._file = open(self._tmp, "xb")  # noqa: SIM115 - closed in _finish_volume/abort
+        # Direct I/O where the medium takes it (snaparc.staging.AppendFile);
+        # closed in _finish_volume/abort.
+        self._file = cast(BinaryIO, AppendFile(self._tmp))
         self._hash = hashlib.sha256()
         self._cur_size = 0
 
