@@ -33,6 +33,8 @@ from snaparc.errors import DestinationError, DiskFullError, IOFailure
 
 _STAGING_TAG = ".snaparc-staging-"
 _TMP_TAG = ".snaparc-tmp-"
+# The old tree, moved aside while --force swaps without renameat2 (see StagingDir).
+_OLD_TAG = ".snaparc-old-"
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 _UNSUPPORTED = (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP)
@@ -71,14 +73,20 @@ def _stale_owner(name: str, tag: str) -> int | None:
 
 
 def clean_stale(parent: Path, target_name: str) -> list[Path]:
-    """Remove staging/temp siblings of `target_name` left by dead processes."""
+    """Remove staging/temp siblings of `target_name` left by dead processes.
+
+    An old tree a dead process had moved aside (`_OLD_TAG`) goes back to
+    `target_name` when nothing took its place (the process died between the
+    two renames of a swap without renameat2), so the old state survives;
+    otherwise the new tree was published and the old one is removed.
+    """
     removed: list[Path] = []
     try:
         entries = list(os.scandir(parent))
     except OSError:
         return removed
     for entry in entries:
-        for tag in (_STAGING_TAG, _TMP_TAG):
+        for tag in (_STAGING_TAG, _TMP_TAG, _OLD_TAG):
             prefix = f".{target_name}{tag}"
             if not entry.name.startswith(prefix):
                 continue
@@ -86,6 +94,10 @@ def clean_stale(parent: Path, target_name: str) -> list[Path]:
             if pid is None or pid == os.getpid() or _pid_alive(pid):
                 continue
             path = Path(entry.path)
+            target = parent / target_name
+            if tag == _OLD_TAG and not os.path.lexists(target):
+                os.rename(path, target)
+                continue
             if entry.is_dir(follow_symlinks=False):
                 _rmtree(path)
             else:
@@ -507,8 +519,9 @@ class StagingDir:
 
     def __init__(self, target: Path, *, force: bool = False) -> None:
         self.target = Path(os.path.abspath(target))
+        if self.target.parent.is_dir():  # first: it may put an old tree back in place
+            clean_stale(self.target.parent, self.target.name)
         self.replaces = check_target(self.target, force=force)
-        clean_stale(self.target.parent, self.target.name)
         self.path = _unique(self.target.parent, self.target.name, _STAGING_TAG)
         own(self.path, is_dir=True)
         try:
@@ -527,7 +540,7 @@ class StagingDir:
                 os.chmod(d, dir_mode)
             if self.replaces and self.target.exists():
                 if not rename_with_flags(self.path, self.target, RENAME_EXCHANGE):
-                    aside = _unique(self.target.parent, self.target.name, _STAGING_TAG)
+                    aside = _unique(self.target.parent, self.target.name, _OLD_TAG)
                     os.rename(self.target, aside)
                     os.rename(self.path, self.target)
                     own(aside, is_dir=True)  # only now: until here it is the old tree

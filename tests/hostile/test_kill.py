@@ -227,3 +227,55 @@ def test_ctrl_c_right_after_a_temp_path_is_created_leaves_nothing(
         argv = ["pack", str(src), "-o", str(tmp_path / "out"), "--quiet"]
     assert main(argv) == 130
     assert os.listdir(tmp_path) == [], "a temp file or staging directory was left behind"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_force_swap_without_renameat2(
+    big: tuple[Path, Path, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where RENAME_EXCHANGE is unsupported (NFS, old kernels) --force swaps with two renames."""
+    src, archive, _ = big
+    monkeypatch.setattr("snaparc.staging.rename_with_flags", lambda *a: False)
+    target = tmp_path / "out"
+    _old_tree(target)
+    assert main(["unpack", str(archive), "-C", str(target), "--force", "--quiet"]) == 0
+    assert tree_files(target) == tree_files(src)
+    assert os.listdir(tmp_path) == ["out"]
+
+
+def test_old_tree_left_aside_by_a_dead_swap_is_put_back(
+    big: tuple[Path, Path, float], tmp_path: Path
+) -> None:
+    """Killed between the two renames of such a swap: the next run restores the old
+    tree before anything else, so the target is the old state, never missing."""
+    src, archive, _ = big
+    target = tmp_path / "out"
+    old = _old_tree(target)
+    aside = tmp_path / f".out.snaparc-old-{_dead_pid()}-0123abcd"
+    os.rename(target, aside)
+    # Without --force the restored old tree is refused as any non-empty target is.
+    assert main(["unpack", str(archive), "-C", str(target), "--quiet"]) == 5
+    assert tree_files(target) == old
+    assert os.listdir(tmp_path) == ["out"]
+    assert main(["unpack", str(archive), "-C", str(target), "--force", "--quiet"]) == 0
+    assert tree_files(target) == tree_files(src)
+    assert os.listdir(tmp_path) == ["out"]
+
+
+def test_old_tree_aside_after_a_completed_swap_is_removed(
+    big: tuple[Path, Path, float], tmp_path: Path
+) -> None:
+    """Killed after the new tree was in place: the old tree aside is removed, the new one kept."""
+    src, archive, _ = big
+    target = tmp_path / "out"
+    assert main(["unpack", str(archive), "-C", str(target), "--quiet"]) == 0
+    aside = tmp_path / f".out.snaparc-old-{_dead_pid()}-0123abcd"
+    _old_tree(aside)
+    assert main(["unpack", str(archive), "-C", str(target), "--force", "--quiet"]) == 0
+    assert tree_files(target) == tree_files(src)
+    assert os.listdir(tmp_path) == ["out"]
