@@ -66,9 +66,30 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _host_id() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+# Temp names carry PID@HOST: a process on another machine sharing the
+# filesystem (NFS) cannot be judged dead from here, so its paths are left alone.
+_HOST = _host_id()
+
+
+def owner_tag() -> str:
+    """`PID@HOST` for temp and staging names (see `clean_stale`)."""
+    return f"{os.getpid()}@{_HOST}"
+
+
 def _stale_owner(name: str, tag: str) -> int | None:
+    """The PID of a temp path's owner if it ran on this host, else None."""
     rest = name.split(tag, 1)[1]
-    pid_text = rest.split("-", 1)[0]
+    owner = rest.split("-", 1)[0]
+    pid_text, _, host = owner.partition("@")
+    if host and host != _HOST:
+        return None
     return int(pid_text) if pid_text.isdigit() else None
 
 
@@ -92,7 +113,7 @@ def clean_stale(parent: Path, target_name: str) -> list[Path]:
                 continue
             pid = _stale_owner(entry.name, tag)
             if pid is None or pid == os.getpid() or _pid_alive(pid):
-                continue
+                continue  # another host's, ours, or a live process's
             path = Path(entry.path)
             target = parent / target_name
             if tag == _OLD_TAG and not os.path.lexists(target):
@@ -121,7 +142,7 @@ def _rmtree(path: Path) -> None:
 
 
 def _unique(parent: Path, name: str, tag: str) -> Path:
-    return parent / f".{name}{tag}{os.getpid()}-{secrets.token_hex(4)}"
+    return parent / f".{name}{tag}{owner_tag()}-{secrets.token_hex(4)}"
 
 
 # Temp files and staging directories this process has claimed and not yet

@@ -96,6 +96,7 @@ from snaparc.staging import (
     fsync_dir,
     os_error,
     own,
+    owner_tag,
 )
 from snaparc.unpack import TreeSink, check_free_space, fill_from_base
 
@@ -623,7 +624,7 @@ class _CacheBlobSink:
     def open_blob(self, blob: BlobEntry) -> _BlobFile | _Discard:
         if blob.sha256 in self.reused:
             return _Discard()
-        name = f".{blob.sha256}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
+        name = f".{blob.sha256}{_TMP_TAG}{owner_tag()}-{secrets.token_hex(4)}"
         tmp = _inside(self.repo.blobs, name)
         self.temps[blob.sha256] = tmp
         own(tmp, is_dir=False)

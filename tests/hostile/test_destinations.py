@@ -180,6 +180,27 @@ def test_staging_of_live_process_is_kept(arena: Arena) -> None:
             proc.kill()
 
 
+def test_staging_of_another_host_is_kept_and_ours_is_removed(arena: Arena) -> None:
+    """On a shared filesystem a PID from another machine says nothing about its
+    owner: such staging is left alone; a dead PID of this host is cleaned up."""
+    from snaparc.staging import owner_tag
+
+    p = arena.write_archive(F.forge().data)
+    pid = int(subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True, text=True, check=True,
+    ).stdout)  # fmt: skip
+    here = owner_tag().split("@", 1)[1]
+    other = "0" * 8 if here != "0" * 8 else "1" * 8
+    foreign = arena.root / f".out.snaparc-staging-{pid}@{other}-12345678"
+    (foreign / "busy").mkdir(parents=True)
+    local = arena.root / f".out.snaparc-staging-{pid}@{here}-87654321"
+    (local / "half").mkdir(parents=True)
+    assert main(["unpack", str(p), "-C", str(arena.target), "--quiet"]) == 0
+    assert (foreign / "busy").is_dir(), "another host's staging was removed"
+    assert not local.exists(), "this host's dead staging was kept"
+
+
 def test_path_too_long_for_destination(arena: Arena) -> None:
     """A 4000-byte path is legal in the manifest, but not under a destination
     whose own path pushes it past PATH_MAX: a clean I/O error, not a crash."""
