@@ -238,28 +238,79 @@ def kick_writeback(fd: int, kicked: int, written: int) -> int:
     return written
 
 
-class AppendFile(io.RawIOBase):
-    """A new file written front to back (pack's archive, a pulled archive).
+class _DirectWrites:
+    """A new file written front to back, with `O_DIRECT` where the filesystem
+    takes it (`snaparc.directio`); shared by `AppendFile` and `NewFileWriter`.
+
+    Bytes not yet on the device wait in the page-aligned `_block[:_fill]`;
+    `_written` counts the bytes in the file. `_block` is None once the file
+    writes through the page cache (no O_DIRECT, or `_leave_direct`), where
+    writeback starts every 32 MiB (`kick_writeback`).
+    """
+
+    _fd: int
+    _block: memoryview | None
+    _fill: int
+    _written: int
+    _kicked: int
+
+    def _open(self, path: Path, block_size: int) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        direct = directio.enter_direct(self._fd)
+        self._block = memoryview(mmap.mmap(-1, block_size)) if direct else None
+        self._fill = 0
+        self._written = 0
+        self._kicked = 0
+
+    def _buffered(self, view: memoryview) -> None:
+        while view:
+            k = os.write(self._fd, view)
+            view = view[k:]
+            self._written += k
+        self._kicked = kick_writeback(self._fd, self._kicked, self._written)
+
+    def _pwrite(self, view: memoryview) -> bool:
+        """Append aligned `view` with O_DIRECT. False if the device refuses our
+        alignment at the file's first write: the file is then buffered, the
+        block's bytes are written, and `view` (if not the block's) is the caller's."""
+        try:
+            directio.pwrite_all(self._fd, view, self._written)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or self._written:
+                raise
+            self._leave_direct()
+            return False
+        self._written += len(view)
+        return True
+
+    def _leave_direct(self) -> None:
+        """Buffered from here on; what the block still holds is written first."""
+        block, fill = self._block, self._fill
+        assert block is not None
+        directio.leave_direct(self._fd)
+        self._block = None
+        self._fill = 0
+        os.lseek(self._fd, self._written, os.SEEK_SET)
+        self._buffered(block[:fill])
+
+
+class AppendFile(_DirectWrites, io.RawIOBase):
+    """A new file written front to back (pack's archive, a pulled archive,
+    split volumes).
 
     Where the filesystem takes `O_DIRECT`, bytes gather in a page-aligned
-    8 MiB block that goes to the device whole (`snaparc.directio`): one
-    user-space copy instead of the kernel's page-cache copy plus writeback,
-    which is what an fsynced multi-GB archive otherwise waits for. `flush()`
-    writes the last partial block through the page cache (O_DIRECT cannot
-    write it) and leaves direct mode. Elsewhere, plain writes that start
-    writeback every 32 MiB (`kick_writeback`).
+    8 MiB block that goes to the device whole: one user-space copy instead of
+    the kernel's page-cache copy plus writeback, which is what an fsynced
+    multi-GB archive otherwise waits for. `flush()` writes the last partial
+    block through the page cache (O_DIRECT cannot write it) and leaves direct
+    mode.
     """
 
     BLOCK = 8 * 1024 * 1024
 
     def __init__(self, path: Path) -> None:
         super().__init__()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        self._direct = directio.enter_direct(self._fd)
-        self._block = memoryview(mmap.mmap(-1, self.BLOCK)) if self._direct else None
-        self._fill = 0
-        self._written = 0  # bytes in the file
-        self._kicked = 0
+        self._open(path, self.BLOCK)
 
     def writable(self) -> bool:
         return True
@@ -270,17 +321,10 @@ class AppendFile(io.RawIOBase):
     def write(self, b: Any, /) -> int:
         view = memoryview(b).cast("B")
         n = len(view)
-        if self._block is None:
-            while view:
-                k = os.write(self._fd, view)
-                view = view[k:]
-                self._written += k
-            self._kicked = kick_writeback(self._fd, self._kicked, self._written)
-            return n
         while view:
             block = self._block
-            if block is None:  # left direct mode on the way
-                self.write(view)
+            if block is None:
+                self._buffered(view)
                 break
             take = min(len(block) - self._fill, len(view))
             block[self._fill : self._fill + take] = view[:take]
@@ -292,26 +336,9 @@ class AppendFile(io.RawIOBase):
 
     def _write_block(self, size: int) -> None:
         assert self._block is not None
-        try:
-            directio.pwrite_all(self._fd, self._block[:size], self._written)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or self._written:
-                raise
-            self._leave_direct()  # the device wants a coarser alignment
-            return
-        self._written += size
-        self._block[: self._fill - size] = self._block[size : self._fill]
-        self._fill -= size
-
-    def _leave_direct(self) -> None:
-        """Buffered from here on; what the block still holds is written first."""
-        block, fill = self._block, self._fill
-        assert block is not None
-        directio.leave_direct(self._fd)
-        self._block = None
-        self._fill = 0
-        os.lseek(self._fd, self._written, os.SEEK_SET)
-        self.write(block[:fill])
+        if self._pwrite(self._block[:size]):
+            self._block[: self._fill - size] = self._block[size : self._fill]
+            self._fill -= size
 
     def flush(self) -> None:
         if self._block is not None and self._fill:
@@ -339,101 +366,65 @@ class AppendFile(io.RawIOBase):
         super().close()
 
 
-class NewFileWriter:
+class NewFileWriter(_DirectWrites):
     """Writes bytes to a file it creates (O_EXCL, no symlink following);
     fsyncs and closes on close(). OS errors become snaparc errors.
 
-    Writes go around the page cache (`snaparc.directio`) while the chunks
-    arrive aligned, as the reader's frame buffers make them; otherwise, and
-    for the last partial block, through it, asking the kernel every 32 MiB to
-    start writing the new range back (Linux sync_file_range, non-blocking) so
-    the final fsync has little left to wait for.
+    Writes go around the page cache with no copy while the chunks arrive
+    aligned, as the reader's frame buffers make them: a chunk's aligned middle
+    goes straight to the device, its unaligned ends through a one-block
+    bounce buffer. A chunk that is not aligned, and the file's last partial
+    block, turn the file to buffered writes.
     """
-
-    __slots__ = ("_bounce", "_direct", "_fd", "_kicked", "_pending", "_written", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._written = 0  # bytes handed to the kernel (direct: all full blocks)
-        self._kicked = 0
-        self._pending = 0  # direct mode: bytes waiting in the bounce block
-        self._bounce: memoryview | None = None
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            self._open(path, directio.ALIGN)  # the block is the bounce buffer
         except OSError as exc:
             raise os_error(exc, f"creating {path}") from None
-        self._direct = directio.enter_direct(self._fd)
 
     def write(self, data: memoryview) -> None:
         try:
-            if self._direct:
-                self._write_direct(data)
-                return
-            view = data
-            while view:
-                view = view[os.write(self._fd, view) :]
-            self._written += len(data)
-            self._kicked = kick_writeback(self._fd, self._kicked, self._written)
+            if self._block is None:
+                self._buffered(data)
+            else:
+                self._write_direct(data, self._block)
         except OSError as exc:
             raise os_error(exc, f"writing {self.path}") from None
 
-    def _write_direct(self, data: memoryview) -> None:
+    def _write_direct(self, data: memoryview, bounce: memoryview) -> None:
         align = directio.ALIGN
         view = data
-        if self._pending:
-            assert self._bounce is not None
-            take = min(align - self._pending, len(view))
-            self._bounce[self._pending : self._pending + take] = view[:take]
-            self._pending += take
+        if self._fill:
+            take = min(align - self._fill, len(view))
+            bounce[self._fill : self._fill + take] = view[:take]
+            self._fill += take
             view = view[take:]
-            if self._pending < align:
+            if self._fill < align:
                 return
-            directio.pwrite_all(self._fd, self._bounce, self._written)
-            self._written += align
-            self._pending = 0
+            if not self._pwrite(bounce):
+                self._buffered(view)
+                return
+            self._fill = 0
         if not view:
             return
         address = directio.address_of(view)
         if address is None or address % align:
             self._leave_direct()
-            self.write(view)
+            self._buffered(view)
             return
         whole = len(view) - len(view) % align
-        if whole:
-            try:
-                directio.pwrite_all(self._fd, view[:whole], self._written)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL or self._written:
-                    raise
-                # The device wants a coarser alignment than ALIGN: write buffered.
-                self._leave_direct()
-                self.write(view)
-                return
-            self._written += whole
+        if whole and not self._pwrite(view[:whole]):
+            self._buffered(view)
+            return
         rest = view[whole:]
-        if rest:
-            if self._bounce is None:
-                self._bounce = memoryview(mmap.mmap(-1, align))  # page-aligned
-            self._bounce[: len(rest)] = rest
-            self._pending = len(rest)
-
-    def _leave_direct(self) -> None:
-        """Buffered writes from here on; the bounce block's bytes go first."""
-        directio.leave_direct(self._fd)
-        self._direct = False
-        os.lseek(self._fd, self._written, os.SEEK_SET)
-        if self._pending:
-            assert self._bounce is not None
-            tail = self._bounce[: self._pending]
-            self._pending = 0
-            while tail:
-                n = os.write(self._fd, tail)
-                tail = tail[n:]
-                self._written += n
+        bounce[: len(rest)] = rest
+        self._fill = len(rest)
 
     def close(self) -> None:
         try:
-            if self._direct and self._pending:
+            if self._block is not None and self._fill:
                 self._leave_direct()
             os.fsync(self._fd)
         except OSError as exc:
