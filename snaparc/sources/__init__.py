@@ -1,0 +1,9 @@
+"""Sources: where the bytes a command reads come from.
+
+Every archive a command reads (a path, `-` for stdin, split volumes, a mirror
+target `URL:REF` / `URL@ID`) is classified and opened here, once; small
+side files (keys, signatures, indexes, records, password files) are read
+through `snaparc.sources.regular`, which refuses anything but a regular file.
+"""
+
+from __future__ import annotations
