@@ -156,8 +156,8 @@ def main() -> int:
     if not all(ok for _, ok in checks):
         return 1
 
+    from snaparc.archive.listing import read_listing
     from snaparc.inputs import open_archive_input
-    from snaparc.listing import read_listing
 
     with open_archive_input(archive) as f:
         listing = read_listing(f)

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from snaparc.archive.listing import read_listing
+from snaparc.archive.pack import PackResult, hash_tree, plan_pack, write_archive
+from snaparc.archive.reader import ReadReport
+from snaparc.archive.source_tree import scan_tree
 from snaparc.errors import SnaparcError, SourceError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import MetadataValue
 from snaparc.inputs import archive_size, open_archive_input
-from snaparc.listing import read_listing
-from snaparc.pack import PackResult, hash_tree, plan_pack, write_archive
 from snaparc.progress import Progress
-from snaparc.reader import ReadReport
-from snaparc.source_tree import scan_tree
 from snaparc.staging import AtomicFile, check_target, os_error
 
 ProgressFactory = Callable[[int], Any]
@@ -175,7 +175,7 @@ def verify_path(
     progress_factory: ProgressFactory = _no_progress,
 ) -> ReadOutcome:
     """Verify an archive file (or stdin for "-"), and its signature if asked."""
-    from snaparc.verify import verify_archive
+    from snaparc.archive.verify import verify_archive
 
     signature = None
     if key is not None or require_signature:
@@ -218,7 +218,7 @@ def unpack_path(
     read_only: bool = False,
     progress_factory: ProgressFactory = _no_progress,
 ) -> ReadOutcome:
-    from snaparc.unpack import unpack_archive
+    from snaparc.archive.unpack import unpack_archive
 
     progress = progress_factory(archive_size(source))
     with open_archive_input(source) as stream:

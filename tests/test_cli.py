@@ -128,15 +128,15 @@ def test_cat_writes_exact_bytes(packed: Path, sample_tree: Path) -> None:
 def test_newer_major_version_exit_4(tmp_path: Path) -> None:
     import io
 
+    from snaparc.archive.pack import plan_pack, write_archive
     from snaparc.format import manifest as mf
-    from snaparc.pack import plan_pack, write_archive
 
     src = write_tree(tmp_path / "s", {"a": b"a"})
     plan = plan_pack(src)
     newer = plan.manifest.model_copy(update={"format_version": "2.0"})
     data = mf.encode_manifest(newer)
+    from snaparc.archive.pack import PackPlan
     from snaparc.format.layout import plan_layout
-    from snaparc.pack import PackPlan
 
     forged = PackPlan(newer, data, plan_layout(newer, len(data)), plan.sources, plan.tree)
     buf = io.BytesIO()

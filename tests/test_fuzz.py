@@ -25,11 +25,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snaparc.catfile import cat_file
+from snaparc.archive.catfile import cat_file
+from snaparc.archive.listing import read_listing
+from snaparc.archive.reader import read_archive
+from snaparc.archive.unpack import unpack_archive
 from snaparc.errors import SnaparcError
-from snaparc.listing import read_listing
-from snaparc.reader import read_archive
-from snaparc.unpack import unpack_archive
 from tests.hostile import forge as F
 from tests.hostile.conftest import NonSeekable, make_canary, snapshot
 

@@ -11,9 +11,9 @@ import blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snaparc.hashing import DualHasher, hash_files
-from snaparc.pack import plan_pack, write_archive
-from snaparc.reader import read_archive
+from snaparc.archive.hashing import DualHasher, hash_files
+from snaparc.archive.pack import plan_pack, write_archive
+from snaparc.archive.reader import read_archive
 
 
 @settings(max_examples=60, deadline=None)

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from snaparc_testlib import sample_files, write_tree
 
+from snaparc.archive.pack import plan_pack, write_archive
+from snaparc.archive.unpack import unpack_archive
 from snaparc.cli import main
 from snaparc.format.paths import fold_key
 from snaparc.operations import pack_directory, unpack_path
-from snaparc.pack import plan_pack, write_archive
-from snaparc.unpack import unpack_archive
 
 
 def snapshot_of(root: Path) -> dict[str, tuple[bool, bytes] | None]:

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snaparc import errors
-from snaparc.archive_index import open_index
+from snaparc.archive.index import open_index
 from snaparc.format.limits import DEFAULT_LIMITS
 from snaparc.format.manifest import (
     BlobEntry,

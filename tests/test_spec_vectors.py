@@ -23,8 +23,8 @@ import pytest
 import zstandard
 
 from snaparc import errors
+from snaparc.archive.verify import verify_archive
 from snaparc.cli import main
-from snaparc.verify import verify_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "spec" / "vectors"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from snaparc import zstd_native
+from snaparc.archive import zstd_native
+from snaparc.archive.reader import read_archive
 from snaparc.errors import CorruptArchiveError, DigestMismatchError
-from snaparc.reader import read_archive
 
 
 @pytest.fixture(params=["native", "python-zstandard"])

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from snaparc.catfile import cat_file
+    from snaparc.archive.catfile import cat_file
     from snaparc.inputs import open_archive_input
 
     with open_archive_input(args.archive) as stream:

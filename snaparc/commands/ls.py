@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snaparc.archive.listing import read_listing
     from snaparc.inputs import open_archive_input
-    from snaparc.listing import read_listing
 
     with open_archive_input(args.archive) as stream:
         listing = read_listing(stream, limits=limits_from(args))

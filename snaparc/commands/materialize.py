@@ -24,8 +24,8 @@ from snaparc.commands._common import (
 )
 
 if TYPE_CHECKING:
+    from snaparc.archive.reader import ReadReport
     from snaparc.hf.materialize import SnapshotCheck
-    from snaparc.reader import ReadReport
 
 _DEFAULT_CACHE = ""
 

@@ -1,7 +1,7 @@
 """Materialize an archived HF snapshot export: verified while written, published whole.
 
 Two destinations, one public function each; both read the archive once through
-`snaparc.reader.read_archive` (every blob's sha256 and blake3, tar headers,
+`snaparc.archive.reader.read_archive` (every blob's sha256 and blake3, tar headers,
 seek table, end of archive) and publish only after it returned:
 
 `materialize_hf_dir(stream, dest)` recreates the snapshot export tree itself
@@ -68,6 +68,8 @@ from typing import Annotated, Any, BinaryIO
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from snaparc.archive.reader import ReadReport, read_archive
+from snaparc.archive.unpack import TreeSink, check_free_space, fill_from_base
 from snaparc.errors import (
     DestinationError,
     ExportError,
@@ -86,7 +88,6 @@ from snaparc.hf.manifest import (
     VlSnapshotManifest,
 )
 from snaparc.progress import Progress
-from snaparc.reader import ReadReport, read_archive
 from snaparc.staging import (
     AtomicFile,
     NewFileWriter,
@@ -98,7 +99,6 @@ from snaparc.staging import (
     own,
     owner_tag,
 )
-from snaparc.unpack import TreeSink, check_free_space, fill_from_base
 
 ADAPTER_DIR = "adapter"
 PROCESSOR_DIR = "processor"

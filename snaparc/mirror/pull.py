@@ -257,7 +257,7 @@ def pull_archive(
 
     Nothing carries the name `output` unless every check passed.
     """
-    from snaparc.reader import read_archive
+    from snaparc.archive.reader import read_archive
     from snaparc.staging import AtomicFile
 
     if isinstance(target, str):

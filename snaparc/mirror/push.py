@@ -144,8 +144,8 @@ def push_archive(
     progress: Callable[[int], None] | None = None,
 ) -> PushReport:
     """Verify `archive`, then upload what `store` lacks, the record, the ref."""
-    from snaparc.archive_index import open_index
-    from snaparc.verify import verify_archive
+    from snaparc.archive.index import open_index
+    from snaparc.archive.verify import verify_archive
 
     if ref is not None:
         check_ref_name(ref)

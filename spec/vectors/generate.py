@@ -6,7 +6,7 @@ Run from the repository root:
     python -m spec.vectors.generate --out DIR  # write them somewhere else
 
 Valid vectors are packed from fixed trees with snaparc's own writer
-(`snaparc.pack.plan_pack` + `write_archive`, zstd level 3). Corrupted
+(`snaparc.archive.pack.plan_pack` + `write_archive`, zstd level 3). Corrupted
 vectors are derived from `basic.dlmsnap` with a small independent
 assembler built from the format primitives only (`assemble`): it cuts
 members into frames exactly as FORMAT.md says, and `generate` checks that it
@@ -35,13 +35,13 @@ from typing import Any
 import blake3
 import zstandard
 
+from snaparc.archive.pack import PackPlan, plan_pack, write_archive
 from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK, TAR_EOF
 from snaparc.format.layout import plan_layout
 from snaparc.format.manifest import MetadataValue, encode_manifest
 from snaparc.format.seektable import SeekEntry, encode_seek_table
 from snaparc.format.tarheader import build_header, padding_len, parse_size
 from snaparc.format.zstdframes import FrameSplitter
-from snaparc.pack import PackPlan, plan_pack, write_archive
 
 VECTORS_DIR = Path(__file__).resolve().parent
 EXPECTED_NAME = "expected.json"

@@ -289,7 +289,7 @@ def test_not_a_snapshot_archive_is_refused_before_writing(tmp_path: Path) -> Non
 def test_disk_full_before_writing(
     archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # snaparc.unpack.check_free_space asks shutil.disk_usage
+    # snaparc.archive.unpack.check_free_space asks shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(1, 1, 0))
     with pytest.raises(DiskFullError):
         materialize_hf_dir_path(archive, tmp_path / "out")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from hf_fakes import FakeProcessor
 
+from snaparc.archive.listing import read_listing
 from snaparc.cli import main
 from snaparc.hf import BASE_MODELS, Store, export_snapshot
 from snaparc.inputs import open_archive_input
-from snaparc.listing import read_listing
 
 
 @pytest.fixture

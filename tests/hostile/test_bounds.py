@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from snaparc.archive_index import open_index, read_blob
+from snaparc.archive.index import open_index, read_blob
+from snaparc.archive.listing import read_listing
+from snaparc.archive.reader import read_archive
 from snaparc.cli import main
 from snaparc.errors import CorruptArchiveError, LimitExceededError, SnaparcError
 from snaparc.format.limits import DEFAULT_LIMITS
-from snaparc.listing import read_listing
-from snaparc.reader import read_archive
 from tests.hostile import forge as F
 from tests.hostile.conftest import Arena
 
@@ -107,7 +107,7 @@ def test_decode_buffers_are_a_window_not_one_per_frame(
     """24 frames of one blob: the buffers in use are the read-ahead window
     (threads + 2), the frames whose hashing/writing still runs (SIDE_FRAMES)
     and the one being handed on; for verify and for unpack alike."""
-    from snaparc.reader import SIDE_FRAMES
+    from snaparc.archive.reader import SIDE_FRAMES
 
     data = bytes(range(256)) * (24 * 8 * MiB // 256 - 7)  # compresses fast
     archive = F.forge([F.FileSpec("w.bin", data)], level=1).data

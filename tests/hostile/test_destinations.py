@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from snaparc.catfile import cat_file
+from snaparc.archive.catfile import cat_file
+from snaparc.archive.listing import read_listing
 from snaparc.cli import main
 from snaparc.errors import (
     CorruptArchiveError,
@@ -23,7 +24,6 @@ from snaparc.errors import (
     TruncatedArchiveError,
     UnsafePathError,
 )
-from snaparc.listing import read_listing
 from snaparc.operations import unpack_path
 from tests.hostile import forge as F
 from tests.hostile.conftest import Arena, NonSeekable, snapshot, tree_files

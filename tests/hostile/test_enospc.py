@@ -111,7 +111,7 @@ def test_enospc_while_writing_blocks(small_fs: Any, tmp_path: Path, monkeypatch:
     free = os.statvfs(arena).f_bavail * os.statvfs(arena).f_frsize
     # The product keeps 64 MiB of headroom; on a 4 MiB filesystem that alone
     # refuses. Shrink it so the pre-check passes and the disk fills for real.
-    monkeypatch.setattr("snaparc.unpack.DISK_HEADROOM", 0)
+    monkeypatch.setattr("snaparc.archive.unpack.DISK_HEADROOM", 0)
     assert sum(len(f.data) for f in files) < free < len(files) * 4096
     _expect_disk_full(["unpack", str(archive), "-C", str(arena / "out")], archive, arena)
 
@@ -142,7 +142,7 @@ def test_enospc_force_keeps_old_tree(small_fs: Any, tmp_path: Path, monkeypatch:
     files = [F.FileSpec(f"f{i:05d}", b"%d" % (i % 10)) for i in range(1200)]
     archive = tmp_path / "a.dlmsnap"
     archive.write_bytes(F.forge(files).data)
-    monkeypatch.setattr("snaparc.unpack.DISK_HEADROOM", 0)
+    monkeypatch.setattr("snaparc.archive.unpack.DISK_HEADROOM", 0)
     names = set(os.listdir(arena))
     argv = ["unpack", str(archive), "-C", str(old), "--force", "--quiet"]
     assert main(argv) == DiskFullError.exit_code

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from snaparc.catfile import cat_file
+from snaparc.archive.catfile import cat_file
+from snaparc.archive.listing import read_listing
 from snaparc.cli import main
-from snaparc.listing import read_listing
 from snaparc.operations import unpack_path, verify_path
 from tests.hostile import forge as F
 from tests.hostile.conftest import Arena, NonSeekable, Rejecter, tree_files

@@ -106,7 +106,7 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
 
 def pack(src: Path, out: Path, *, level: int = 3) -> Path:
     """Pack `src` into `out` with the core packer."""
-    from snaparc.pack import plan_pack, write_archive
+    from snaparc.archive.pack import plan_pack, write_archive
 
     plan = plan_pack(src, threads=2)
     with open(out, "xb") as f:
@@ -133,3 +133,29 @@ def v1_files() -> dict[str, bytes]:
 def archive_v1(tmp_path: Path, v1_files: dict[str, bytes]) -> Path:
     src = write_tree(tmp_path / "src_v1", v1_files)
     return pack(src, tmp_path / "v1.dlmsnap")
+
+
+HF_TESTS = Path(__file__).resolve().parent.parent / "hf"
+
+
+@pytest.fixture
+def hf_snapshot_archive(tmp_path: Path) -> Path:
+    """A packed HF snapshot export (fake adapter and processor: no torch)."""
+    import os
+    import sys
+
+    if str(HF_TESTS) not in sys.path:
+        sys.path.insert(0, str(HF_TESTS))
+    hf_fakes = pytest.importorskip("hf_fakes")
+    from snaparc.hf import Store, export_snapshot, load_base_spec
+    from snaparc.operations import pack_directory
+
+    store = tmp_path / "hf-src" / "store"
+    vdir = hf_fakes.write_fake_adapter(store / "adapter/versions/v0001", payload=os.urandom(50_000))
+    (store / "adapter/current.txt").write_text("adapter/versions/v0001\n")
+    spec = load_base_spec("qwen2-audio-7b-instruct")
+    result = export_snapshot(Store(store), spec, processor=hf_fakes.FakeProcessor())
+    assert vdir.exists()
+    out = tmp_path / "hf-src" / "snap.dlmsnap"
+    pack_directory(result.export_dir, out)
+    return out

@@ -240,7 +240,7 @@ def test_tampered_blob_detected_on_pull(
 def test_open_mirror_archive_unpacks_to_a_tree(
     mirror_url: str, archive_v1: Path, v1_files: dict[str, bytes], tmp_path: Path
 ) -> None:
-    from snaparc.unpack import unpack_archive
+    from snaparc.archive.unpack import unpack_archive
 
     push_archive(archive_v1, _store(mirror_url), ref="main")
     dest = tmp_path / "tree"

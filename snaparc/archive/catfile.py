@@ -11,12 +11,12 @@ import shutil
 import tempfile
 from typing import BinaryIO, cast
 
-from snaparc.archive_index import open_index, read_blob
+from snaparc.archive.index import open_index, read_blob
+from snaparc.archive.reader import read_archive
 from snaparc.errors import IntegrityError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
 from snaparc.inputs import is_seekable
-from snaparc.reader import read_archive
 
 SPOOL_MEMORY = 64 * 1024 * 1024
 

@@ -29,6 +29,8 @@ from typing import BinaryIO
 import zstandard
 
 from snaparc import __version__
+from snaparc.archive.hashing import FileDigests, hash_files
+from snaparc.archive.source_tree import SourceFile, SourceTree, scan_tree
 from snaparc.errors import SourceError, UsageError
 from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK, TAR_EOF
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
@@ -44,9 +46,7 @@ from snaparc.format.manifest import (
 )
 from snaparc.format.seektable import SeekEntry, encode_seek_table
 from snaparc.format.tarheader import build_header
-from snaparc.hashing import FileDigests, hash_files
 from snaparc.progress import Progress
-from snaparc.source_tree import SourceFile, SourceTree, scan_tree
 
 CREATED_BY = f"snaparc {__version__}"
 MIN_LEVEL, MAX_LEVEL = 1, 19

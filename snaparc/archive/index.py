@@ -16,6 +16,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from snaparc import directio
+from snaparc.archive.hashing import DualHasher
+from snaparc.archive.reader import (
+    check_digests,
+    check_member_header,
+    decompress_into,
+    next_data_frame,
+    read_into_of,
+    read_manifest_head,
+)
 from snaparc.errors import (
     CorruptArchiveError,
     LimitExceededError,
@@ -34,15 +43,6 @@ from snaparc.format.seektable import (
     seek_table_size,
 )
 from snaparc.format.zstdframes import FrameSplitter, RawFrame, check_frame_header
-from snaparc.hashing import DualHasher
-from snaparc.reader import (
-    check_digests,
-    check_member_header,
-    decompress_into,
-    next_data_frame,
-    read_into_of,
-    read_manifest_head,
-)
 
 
 def _pread(f: BinaryIO, offset: int, size: int) -> bytes:

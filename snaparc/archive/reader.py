@@ -34,7 +34,9 @@ from typing import BinaryIO, Protocol
 import blake3
 import zstandard
 
-from snaparc import directio, zstd_native
+from snaparc import directio
+from snaparc.archive import zstd_native
+from snaparc.archive.hashing import FileDigests
 from snaparc.errors import (
     CorruptArchiveError,
     DigestMismatchError,
@@ -62,7 +64,6 @@ from snaparc.format.manifest import BlobEntry, Manifest, archive_id, parse_manif
 from snaparc.format.seektable import SeekEntry, decode_seek_table
 from snaparc.format.tarheader import build_header, member_len, read_header
 from snaparc.format.zstdframes import FrameSplitter, RawFrame, check_frame_header
-from snaparc.hashing import FileDigests
 from snaparc.progress import Progress
 
 
@@ -110,7 +111,7 @@ def decompress_into(frame: RawFrame, size: int, out: bytearray | memoryview) -> 
     The frame's declared size was checked to be `size` <= len(out); libzstd
     checks the content checksum when the frame ends, which the final read
     forces. The system libzstd (with its assembly decoder) is used when it
-    loads (`snaparc.zstd_native`), python-zstandard otherwise.
+    loads (`snaparc.archive.zstd_native`), python-zstandard otherwise.
     """
     if zstd_native.available():
         problem = zstd_native.decompress_frame_into(frame.data, out, size)
@@ -261,7 +262,7 @@ def read_archive(
     read_size: int = 1 << 20,
 ) -> ReadReport:
     """Read, check and (with a sink) deliver every blob of one archive."""
-    from snaparc.pack import default_threads
+    from snaparc.archive.pack import default_threads
 
     workers = threads or default_threads()
     splitter = FrameSplitter(

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from snaparc.archive.reader import BlobSink, BlobWriter, ReadReport, read_archive
 from snaparc.errors import DiskFullError, MissingBlobError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
 from snaparc.progress import Progress
-from snaparc.reader import BlobSink, BlobWriter, ReadReport, read_archive
 from snaparc.staging import NewFileWriter, StagingDir, os_error
 
 # Room kept free beyond the payload: metadata, staging, other writers.
@@ -125,7 +125,7 @@ def _external_by_index(
     external: dict[str, BlobEntry],
     base: Path | str,
 ) -> None:
-    from snaparc.archive_index import open_index, read_blob
+    from snaparc.archive.index import open_index, read_blob
 
     index = open_index(f)
     _check_base(index.archive_id, index.manifest, manifest, external, base)

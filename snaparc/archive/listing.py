@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from snaparc.archive_index import open_index
+from snaparc.archive.index import open_index
+from snaparc.archive.reader import next_data_frame, read_into_of, read_manifest_head
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import Manifest, archive_id
 from snaparc.format.zstdframes import FrameSplitter
 from snaparc.inputs import is_seekable
-from snaparc.reader import next_data_frame, read_into_of, read_manifest_head
 
 
 @dataclass(frozen=True, slots=True)

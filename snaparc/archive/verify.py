@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from snaparc.archive.reader import ReadReport, read_archive
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.progress import Progress
-from snaparc.reader import ReadReport, read_archive
 
 
 def verify_archive(
