@@ -1,19 +1,57 @@
 """snaparc: content-addressed `.dlmsnap` archives for HF adapter snapshot exports.
 
-Layering (each layer only uses the ones above it):
+The public API is `snaparc.api`, re-exported here: one function per command
+(`pack`, `verify`, `ls`, `cat`, `unpack`, `materialize`, `materialize_cache`,
+`export`, `push`, `pull`, `mirror_ls`, `keygen`, `sign`, `sums`), each
+validating its arguments first and returning a `Result`.
 
-- `snaparc.format`: the pure format: tar headers, zstd frame structure, the
-  seek table, the manifest and its canonical bytes, path rules, the layout
-  that says which frame holds which bytes. Bytes in, bytes out; no threads,
-  no files, no CLI.
-- operations: `pack`, `reader` (the one verified streaming reader), `verify`,
-  `unpack`, `listing`, `catfile`, `staging` (atomic publish), and the HF
-  (`snaparc.hf`), mirror (`snaparc.mirror`) and air-gap (`snaparc.airgap`)
-  packages built on them.
-- `snaparc.cli`: the only place that prints or exits.
+Layers, each using only those below it (checked by the import contract in
+pyproject.toml; README "Architecture"):
 
-Importing `snaparc` is cheap: torch, transformers, peft and obstore are only
-imported by the functions that need them.
+- `snaparc.cli` + `snaparc.commands`: parse, call the API, print, exit;
+- `snaparc.api`: validation and one result shape;
+- `snaparc.sources`: what a command reads, classified and opened once;
+- `snaparc.hf`, `snaparc.mirror`, `snaparc.airgap`: HF snapshots, mirrors,
+  air-gap transfer;
+- `snaparc.archive`: the verified reader, random access, the packer;
+- `snaparc.publish`: outputs complete or not at all;
+- `snaparc.format`: the pure format (bytes in, bytes out);
+- `snaparc.errors`: one hierarchy, each class with its exit code.
+
+Importing `snaparc` is cheap: the API is loaded on first use, and torch,
+transformers, peft and obstore only by the functions that need them.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from snaparc.api import *  # noqa: F403
+
+
+# The names of `snaparc.api.__all__` (a test keeps the two equal): only these
+# load the API, so `from snaparc import errors` stays a plain submodule import.
+_API_NAMES = frozenset(
+    {
+        "DEFAULT_LIMITS", "Catted", "Exported", "KeysWritten", "Limits", "Listed",
+        "Materialized", "MaterializedCache", "MirrorListed", "Packed", "ProgressFactory",
+        "Pulled", "Pushed", "Result", "S3Settings", "Signed", "SumsWritten", "Unpacked",
+        "Verified", "cat", "export", "keygen", "ls", "materialize", "materialize_cache",
+        "mirror_ls", "pack", "pull", "push", "s3_settings", "sign", "sums", "unpack", "verify",
+    }
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API_NAMES:
+        import snaparc.api
+
+        return getattr(snaparc.api, name)
+    raise AttributeError(f"module 'snaparc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API_NAMES])

@@ -156,11 +156,9 @@ def main() -> int:
     if not all(ok for _, ok in checks):
         return 1
 
-    from snaparc.archive.listing import read_listing
-    from snaparc.inputs import open_archive_input
+    import snaparc
 
-    with open_archive_input(archive) as f:
-        listing = read_listing(f)
+    listing = snaparc.ls(archive).listing
     print(f"\narchive id {listing.archive_id}")
     print(
         f"checked: sha256 + blake3 of every blob ({len(listing.manifest.blobs)} blobs), "

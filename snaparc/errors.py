@@ -82,6 +82,15 @@ class MissingBlobError(IntegrityError):
     """A blob listed in the manifest is not where it must be."""
 
 
+class IdentityMismatchError(IntegrityError):
+    """The archive read is not the one asked for (`URL@ID`, or a ref naming ID)."""
+
+    def __init__(self, message: str, *, expected: str, actual: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
 # --- 2: usage ----------------------------------------------------------------
 
 
@@ -210,6 +219,7 @@ ALL_ERROR_CLASSES: tuple[type[SnaparcError], ...] = (
     TruncatedArchiveError,
     DigestMismatchError,
     MissingBlobError,
+    IdentityMismatchError,
     UsageError,
     InputNotFoundError,
     UnsafeArchiveError,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,12 @@ def require_tool(name: str) -> str:
 
 
 Runner = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+def push_file(archive: Path, store: Any, **kwargs: Any) -> Any:
+    """`push_archive` of a local archive file, opened the way every command opens it."""
+    from snaparc.mirror.push import push_archive
+    from snaparc.sources import open_source
+
+    with open_source(archive) as opened:
+        return push_archive(opened, store, **kwargs)

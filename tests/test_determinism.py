@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snaparc_testlib import sample_files, write_tree
 
-from snaparc.operations import pack_directory
+from snaparc.api import pack as pack_directory
 
 
 def _pack(src: Path, out: Path, threads: int) -> bytes:
@@ -45,8 +45,8 @@ def test_archive_is_same_for_any_thread_count(tmp_path: Path) -> None:
 
 def test_different_content_gives_different_archive_id(tmp_path: Path) -> None:
     src = write_tree(tmp_path / "s", {"x": b"1"})
-    first = pack_directory(src, tmp_path / "1.dlmsnap").pack.archive_id
+    first = pack_directory(src, tmp_path / "1.dlmsnap").archive_id
     (src / "x").write_bytes(b"2")
-    second = pack_directory(src, tmp_path / "2.dlmsnap").pack.archive_id
+    second = pack_directory(src, tmp_path / "2.dlmsnap").archive_id
     assert first != second
     shutil.rmtree(src)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from snaparc_testlib import write_tree
 
+from snaparc.api import pack as pack_directory
 from snaparc.archive.catfile import cat_file
 from snaparc.archive.listing import read_listing
-from snaparc.operations import pack_directory
 
 BIG = 320 * 1024 * 1024
 

@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from snaparc_testlib import sample_files, write_tree
 
+from snaparc.api import pack as pack_directory
+from snaparc.api import unpack as unpack_path
 from snaparc.archive.pack import plan_pack, write_archive
 from snaparc.archive.unpack import unpack_archive
 from snaparc.cli import main
 from snaparc.format.paths import fold_key
-from snaparc.operations import pack_directory, unpack_path
 
 
 def snapshot_of(root: Path) -> dict[str, tuple[bool, bytes] | None]:
@@ -59,7 +60,7 @@ def test_identical_contents_are_stored_once(sample_tree: Path, tmp_path: Path) -
 def test_archive_smaller_than_duplicated_content(tmp_path: Path) -> None:
     blob = os.urandom(2_000_000)
     src = write_tree(tmp_path / "s", {"a/x.bin": blob, "b/x.bin": blob, "c/x.bin": blob})
-    out = pack_directory(src, tmp_path / "x.dlmsnap").pack
+    out = pack_directory(src, tmp_path / "x.dlmsnap").written
     assert out.compressed_bytes < len(blob) * 1.01
 
 

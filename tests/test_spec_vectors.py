@@ -23,7 +23,7 @@ import pytest
 import zstandard
 
 from snaparc import errors
-from snaparc.archive.verify import verify_archive
+from snaparc.archive.reader import read_archive
 from snaparc.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_invalid_vector_error_class(vector: dict[str, Any], threads: int) -> Non
     cls = getattr(errors, vector["error"])
     assert cls.exit_code == vector["verify_exit"]
     with open(VECTORS / vector["file"], "rb", buffering=0) as f, pytest.raises(cls):
-        verify_archive(f, threads=threads)
+        read_archive(f, None, threads=threads)
 
 
 @pytest.mark.parametrize("vector", VALID, ids=_ids(VALID))

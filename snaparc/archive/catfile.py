@@ -12,11 +12,12 @@ import tempfile
 from typing import BinaryIO, cast
 
 from snaparc.archive.index import open_index, read_blob
+from snaparc.archive.input import ArchiveInput, as_input
 from snaparc.archive.reader import read_archive
+from snaparc.archive.sink import DISCARD, BlobWriter
 from snaparc.errors import IntegrityError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
-from snaparc.inputs import is_seekable
 
 SPOOL_MEMORY = 64 * 1024 * 1024
 
@@ -41,8 +42,8 @@ class _Capture:
         self.entry = find_file(manifest, self.path)
         self.blob = self.entry.blob
 
-    def open_blob(self, blob: BlobEntry) -> _Capture | _Discard:
-        return self if blob.sha256 == self.blob else _Discard()
+    def open_blob(self, blob: BlobEntry) -> BlobWriter:
+        return self if blob.sha256 == self.blob else DISCARD
 
     def write(self, data: memoryview) -> None:
         self.spool.write(data)
@@ -54,35 +55,28 @@ class _Capture:
         pass
 
 
-class _Discard:
-    def write(self, data: memoryview) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def cat_file(
-    stream: BinaryIO,
+    source: ArchiveInput | BinaryIO,
     path: str,
     out: BinaryIO,
     *,
     limits: Limits = DEFAULT_LIMITS,
     threads: int | None = None,
 ) -> FileEntry:
+    archive = as_input(source)
     with cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)) as spool:
-        if is_seekable(stream):
-            index = open_index(stream, limits=limits)
+        if archive.seekable:
+            index = open_index(archive, limits=limits)
             entry = find_file(index.manifest, path)
             blob = index.manifest.blob_index()[entry.blob]
             if blob.external:
                 raise IntegrityError(
                     f"{path!r} lives in base archive {index.manifest.base} (thin archive)"
                 )
-            read_blob(stream, index, blob, spool)
+            read_blob(archive.stream, index, blob, spool)
         else:
             sink = _Capture(path, spool)
-            read_archive(stream, sink, threads=threads, limits=limits)
+            read_archive(archive, sink, threads=threads, limits=limits)
             assert sink.entry is not None
             entry = sink.entry
         spool.seek(0)

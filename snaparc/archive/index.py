@@ -16,22 +16,22 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from snaparc import directio
-from snaparc.archive.hashing import DualHasher
-from snaparc.archive.reader import (
+from snaparc.archive.frames import (
+    blob_chunk,
     check_digests,
-    check_member_header,
     decompress_into,
+    frame_content_size,
     next_data_frame,
     read_into_of,
     read_manifest_head,
 )
+from snaparc.archive.hashing import DualHasher
+from snaparc.archive.input import ArchiveInput, as_input
 from snaparc.errors import (
     CorruptArchiveError,
     LimitExceededError,
-    NonCanonicalError,
     TruncatedArchiveError,
 )
-from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, Manifest, archive_id
@@ -42,7 +42,7 @@ from snaparc.format.seektable import (
     decode_seek_table,
     seek_table_size,
 )
-from snaparc.format.zstdframes import FrameSplitter, RawFrame, check_frame_header
+from snaparc.format.zstdframes import FrameSplitter, RawFrame
 
 
 def _pread(f: BinaryIO, offset: int, size: int) -> bytes:
@@ -79,7 +79,13 @@ class ArchiveIndex:
         return self.member_range(self.layout.members[0])
 
 
-def open_index(f: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> ArchiveIndex:
+def open_index(source: ArchiveInput | BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> ArchiveIndex:
+    """Check the seek table, file size and manifest of a seekable archive.
+
+    An `ArchiveInput` with an `expected_id` is refused unless it is that archive.
+    """
+    archive = as_input(source)
+    f = archive.stream
     f.seek(0, os.SEEK_END)
     file_size = f.tell()
     if file_size < FOOTER_SIZE + 8:
@@ -109,7 +115,12 @@ def open_index(f: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> ArchiveIndex:
     splitter = FrameSplitter(
         read_into_of(f), max_frame_bytes=limits.max_frame_bytes, chunk=64 * 1024
     )
-    manifest, body, head = read_manifest_head(lambda what: next_data_frame(splitter, what), limits)
+    manifest, body, head = read_manifest_head(
+        lambda what: next_data_frame(splitter, what),
+        limits,
+        expected_id=archive.expected_id,
+        name=archive.name,
+    )
     layout = plan_layout(manifest, len(body))
     expected = [e.decompressed_size for e in table]
     if expected != layout.frame_sizes:
@@ -159,21 +170,8 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
     buf = directio.frame_buffer()  # one decode buffer, reused for every frame
     for j, frame in enumerate(iter_member_frames(f, index, member)):
         want = index.layout.frame_sizes[member.first_frame + j]
-        assert frame.header is not None
-        check_frame_header(frame.header, offset=frame.offset, max_content=FRAME_SIZE)
-        if frame.header.content_size != want:
-            raise CorruptArchiveError(f"frame {j} of {member.name} has the wrong size")
-        data = decompress_into(frame, want, buf)
-        start = j * FRAME_SIZE
-        if j == 0:
-            check_member_header(bytes(data[:TAR_BLOCK]), member, offset=member.offset)
-        lo = max(start, TAR_BLOCK)
-        hi = min(start + len(data), TAR_BLOCK + member.size)
-        if hi > lo:
-            chunk = data[lo - start : hi - start]
-            hasher.update(chunk)
-            out.write(chunk)
-        pad_from = max(TAR_BLOCK + member.size, start) - start
-        if pad_from < len(data) and any(data[pad_from:]):
-            raise NonCanonicalError(f"non-zero padding after blob {blob.sha256}")
+        data = decompress_into(frame, frame_content_size(frame), buf)
+        chunk = blob_chunk(member, j, data, want, frame.offset)
+        hasher.update(chunk)
+        out.write(chunk)
     check_digests(blob, hasher.digests())

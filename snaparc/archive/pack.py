@@ -31,6 +31,7 @@ import zstandard
 from snaparc import __version__
 from snaparc.archive.hashing import FileDigests, hash_files
 from snaparc.archive.source_tree import SourceFile, SourceTree, scan_tree
+from snaparc.archive.threads import worker_count
 from snaparc.errors import SourceError, UsageError
 from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK, TAR_EOF
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
@@ -52,15 +53,8 @@ CREATED_BY = f"snaparc {__version__}"
 MIN_LEVEL, MAX_LEVEL = 1, 19
 
 
-def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
-
-
 @dataclass(frozen=True, slots=True)
-class PackResult:
+class WrittenArchive:
     archive_id: str
     manifest: Manifest
     compressed_bytes: int
@@ -80,7 +74,7 @@ class PackPlan:
 
 def hash_tree(tree: SourceTree, *, threads: int | None = None) -> list[FileDigests]:
     """sha256, blake3 and size of every file of `tree`, in its order."""
-    return hash_files(((f.abs, f.size) for f in tree.files), threads=threads or default_threads())
+    return hash_files(((f.abs, f.size) for f in tree.files), threads=worker_count(threads))
 
 
 def plan_pack(
@@ -212,11 +206,11 @@ def write_archive(
     level: int = 3,
     threads: int | None = None,
     progress: Progress | None = None,
-) -> PackResult:
+) -> WrittenArchive:
     """Pass 2: compress frames in parallel and write them in order to `out`."""
     if not MIN_LEVEL <= level <= MAX_LEVEL:
         raise UsageError(f"--level must be between {MIN_LEVEL} and {MAX_LEVEL}")
-    workers = threads or default_threads()
+    workers = worker_count(threads)
     builder = _FrameBuilder(plan, level)
     entries: list[SeekEntry] = []
     written = 0
@@ -254,4 +248,4 @@ def write_archive(
     for f in plan.sources.values():
         if f.changed():
             raise SourceError(f"{f.abs} changed while it was being packed", path=str(f.abs))
-    return PackResult(archive_id(plan.manifest_bytes), plan.manifest, written, len(entries))
+    return WrittenArchive(archive_id(plan.manifest_bytes), plan.manifest, written, len(entries))

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from snaparc.archive.reader import BlobSink, BlobWriter, ReadReport, read_archive
+from snaparc.archive.input import ArchiveInput, OpenBase
+from snaparc.archive.reader import ReadReport, read_archive
+from snaparc.archive.sink import DISCARD, BlobSink, BlobWriter, ThinSink
 from snaparc.errors import DiskFullError, MissingBlobError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
@@ -89,50 +91,47 @@ class TreeSink:
         except OSError as exc:
             raise os_error(exc, f"writing {first}") from None
 
-    def fill_external(self, manifest: Manifest, base: Path | str) -> int:
-        """Write the blobs a thin archive leaves to its base, verified; return bytes."""
-        external = {b.sha256: b for b in manifest.blobs if b.external}
-        return fill_from_base(self, manifest, external, base)
+    def external_wanted(self, manifest: Manifest) -> dict[str, BlobEntry]:
+        return {b.sha256: b for b in manifest.blobs if b.external}
 
 
-def fill_from_base(
-    sink: BlobSink, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
-) -> int:
-    """Feed `sink` the `external` blobs of thin archive `manifest` from its base; return bytes.
+def fill_from_base(sink: ThinSink, manifest: Manifest, open_base: OpenBase | None) -> int:
+    """Feed `sink` the external blobs it wants from thin archive `manifest`'s base;
+    return their bytes.
 
-    `base` is anything an archive can be read from: a file (read by random
-    access, only the needed blobs), split volumes, or a mirror target
-    `URL:REF` / `URL@ID` (read as a stream, keeping the needed blobs). The
-    base must be the archive the thin one names, and both digests of every
-    blob taken from it are checked. `sink.begin` is not called.
+    `open_base` opens the base (a file, read by random access: only the
+    needed blobs; split volumes; or a mirror target, read as a stream keeping
+    the needed blobs); it is called only if some blob is wanted. The base must
+    be the archive the thin one names, and both digests of every blob taken
+    from it are checked. `sink.begin` is not called.
     """
-    from snaparc.inputs import is_seekable, open_archive_input
-
+    external = sink.external_wanted(manifest)
     if not external:
         return 0
-    with open_archive_input(base) as stream:
-        if is_seekable(stream):
-            _external_by_index(sink, stream, manifest, external, base)
+    if open_base is None:
+        raise MissingBlobError(
+            f"thin archive: {len(external)} blobs live in base archive {manifest.base}; "
+            "pass --base BASE.dlmsnap"
+        )
+    with open_base() as base:
+        if base.seekable:
+            _external_by_index(sink, base, manifest, external)
         else:
-            read_archive(stream, _BaseBlobs(sink, manifest, external, base))
+            read_archive(base, _BaseBlobs(sink, manifest, external, base.name))
     return sum(b.size for b in external.values())
 
 
 def _external_by_index(
-    sink: BlobSink,
-    f: BinaryIO,
-    manifest: Manifest,
-    external: dict[str, BlobEntry],
-    base: Path | str,
+    sink: BlobSink, base: ArchiveInput, manifest: Manifest, external: dict[str, BlobEntry]
 ) -> None:
     from snaparc.archive.index import open_index, read_blob
 
-    index = open_index(f)
-    _check_base(index.archive_id, index.manifest, manifest, external, base)
+    index = open_index(base)
+    _check_base(index.archive_id, index.manifest, manifest, external, base.name)
     in_base = index.manifest.blob_index()
     for blob in external.values():
         writer = sink.open_blob(blob)
-        read_blob(f, index, in_base[blob.sha256], cast(BinaryIO, writer))
+        read_blob(base.stream, index, in_base[blob.sha256], cast(BinaryIO, writer))
         writer.close()
         sink.blob_done(blob)
 
@@ -142,7 +141,7 @@ def _check_base(
     base_manifest: Manifest,
     manifest: Manifest,
     external: dict[str, BlobEntry],
-    base: Path | str,
+    base: str,
 ) -> None:
     if base_id != manifest.base:
         raise MissingBlobError(
@@ -155,19 +154,11 @@ def _check_base(
             raise MissingBlobError(f"blob {blob.sha256} is not stored in base {base}")
 
 
-class _Discard:
-    def write(self, data: memoryview) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class _BaseBlobs:
     """A sink over a streamed base archive that keeps only the needed blobs."""
 
     def __init__(
-        self, tree: BlobSink, manifest: Manifest, external: dict[str, BlobEntry], base: Path | str
+        self, tree: BlobSink, manifest: Manifest, external: dict[str, BlobEntry], base: str
     ) -> None:
         self._tree = tree
         self._manifest = manifest
@@ -179,7 +170,7 @@ class _BaseBlobs:
 
     def open_blob(self, blob: BlobEntry) -> BlobWriter:
         mine = self._external.get(blob.sha256)
-        return self._tree.open_blob(mine) if mine is not None else _Discard()
+        return self._tree.open_blob(mine) if mine is not None else DISCARD
 
     def blob_done(self, blob: BlobEntry) -> None:
         mine = self._external.get(blob.sha256)
@@ -194,7 +185,7 @@ class UnpackResult:
 
 
 def unpack_archive(
-    stream: BinaryIO,
+    source: ArchiveInput | BinaryIO,
     dest: Path,
     *,
     force: bool = False,
@@ -202,13 +193,12 @@ def unpack_archive(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     read_only: bool = False,
-    base: Path | str | None = None,
+    base: OpenBase | None = None,
 ) -> UnpackResult:
-    """Verify every byte of `stream` and publish its tree at `dest` atomically."""
+    """Verify every byte of `source` and publish its tree at `dest` atomically."""
     with StagingDir(dest, force=force) as staging:
         sink = TreeSink(staging.path, read_only=read_only, has_base=base is not None)
-        report = read_archive(stream, sink, threads=threads, limits=limits, progress=progress)
-        if report.manifest.base is not None and base is not None:
-            report.bytes_verified += sink.fill_external(report.manifest, base)
+        report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
+        report.bytes_verified += fill_from_base(sink, report.manifest, base)
         staging.publish()
     return UnpackResult(staging.target, report)

@@ -1,22 +1,30 @@
-"""Arguments and output helpers shared by the subcommands (light imports only)."""
+"""Arguments and output helpers shared by the subcommands (light imports only).
+
+The commands only parse: every value is checked by the API function they
+call (`snaparc.api`), which names the option in its message.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from snaparc.mirror.url import S3Settings
+    from snaparc.progress import Progress
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=None,
+        default=0,
         metavar="N",
-        help="worker threads (default: the cores available)",
+        help="worker threads (default 0 = one per available core)",
     )
 
 
@@ -28,9 +36,12 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 def add_limits(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("limits (hostile-input protection; raise only for trusted input)")
-    g.add_argument("--max-manifest-bytes", type=int, default=DEFAULT_LIMITS.max_manifest_bytes)
-    g.add_argument("--max-files", type=int, default=DEFAULT_LIMITS.max_files)
-    g.add_argument("--max-total-bytes", type=int, default=DEFAULT_LIMITS.max_total_bytes)
+    for option, default in (
+        ("--max-manifest-bytes", DEFAULT_LIMITS.max_manifest_bytes),
+        ("--max-files", DEFAULT_LIMITS.max_files),
+        ("--max-total-bytes", DEFAULT_LIMITS.max_total_bytes),
+    ):
+        g.add_argument(option, type=int, default=default, metavar="N", help=f"default {default}")
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
@@ -41,19 +52,61 @@ def limits_from(args: argparse.Namespace) -> Limits:
     )
 
 
-def make_progress(args: argparse.Namespace, label: str, total: int | None) -> Any:
-    if getattr(args, "quiet", False):
+def add_s3(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "S3 (also from AWS_ENDPOINT_URL, AWS_REGION/AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)"
+    )
+    g.add_argument("--endpoint", metavar="URL", help="S3 endpoint URL (e.g. a MinIO server)")
+    g.add_argument("--region", help="S3 region")
+    g.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="allow a plain-http endpoint that is not a loopback address",
+    )
+
+
+def s3_from(args: argparse.Namespace) -> S3Settings | None:
+    """S3 settings from the flags and the environment; None when no flag was given
+    (the API then reads the environment when, and only if, it opens S3)."""
+    endpoint = getattr(args, "endpoint", None)
+    region = getattr(args, "region", None)
+    allow_http = getattr(args, "allow_http", False)
+    if endpoint is None and region is None and not allow_http:
         return None
-    if getattr(args, "progress", False) or sys.stderr.isatty():
-        from snaparc.progress import Progress
+    from snaparc.errors import UsageError
+    from snaparc.mirror.url import s3_settings
 
-        return Progress(label, total)
-    return None
+    for option, value in (("--endpoint", endpoint), ("--region", region)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty")
+    try:
+        return s3_settings(endpoint=endpoint, region=region, allow_http=allow_http)
+    except UsageError as exc:
+        raise UsageError(f"--endpoint: {exc}") from None
 
 
-def close_progress(progress: Any) -> None:
-    if progress is not None:
-        progress.close()
+class Meter:
+    """The progress factory the API calls; remembers the meter to close it."""
+
+    def __init__(self, args: argparse.Namespace, label: str) -> None:
+        self.args = args
+        self.label = label
+        self.progress: Progress | None = None
+
+    def __call__(self, total: int | None) -> Progress | None:
+        if getattr(self.args, "quiet", False):
+            return None
+        if getattr(self.args, "progress", False) or sys.stderr.isatty():
+            from snaparc.progress import Progress
+
+            self.progress = Progress(self.label, total)
+        return self.progress
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+            self.progress = None
 
 
 def print_json(obj: Any, *, stream: Any = None) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -61,54 +62,39 @@ def register(sub: Any) -> None:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from snaparc.airgap.minisign import write_keypair
+    from snaparc.api import keygen
 
-    kwargs = {} if args.comment is None else {"comment": args.comment}
-    key_id = write_keypair(args.public_key, args.secret_key, force=args.force, **kwargs)
-    print(f"key id {key_id}")
-    print(f"public key: {args.public_key}")
-    print(f"secret key: {args.secret_key} (unencrypted; keep it secret)")
-    print(f"verify with: minisign -Vm ARCHIVE -p {args.public_key}")
+    done = keygen(args.public_key, args.secret_key, comment=args.comment, force=args.force)
+    print(f"key id {done.key_id}")
+    print(f"public key: {done.public_key}")
+    print(f"secret key: {done.secret_key} (unencrypted; keep it secret)")
+    print(f"verify with: minisign -Vm ARCHIVE -p {done.public_key}")
     return 0
 
 
+def _ask_password(key: Path) -> str:
+    import getpass
+
+    return getpass.getpass(f"Password for {key}: ")
+
+
 def _sign(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from snaparc.api import sign
 
-    from snaparc.airgap import signature_target
-    from snaparc.airgap.minisign import is_encrypted_secret_key, sign_file
-    from snaparc.errors import InputNotFoundError, SignatureError
-
-    target = signature_target(args.archive)
-    if not target.is_file():
-        raise InputNotFoundError(f"archive not found: {args.archive}", path=str(args.archive))
-    password: str | None = None
-    if is_encrypted_secret_key(args.secret_key):
-        if args.password_file is not None:
-            try:
-                lines = Path(args.password_file).read_text().splitlines()
-            except OSError as exc:
-                raise InputNotFoundError(
-                    f"cannot read password file {args.password_file}: {exc.strerror}"
-                ) from None
-            password = lines[0] if lines else ""
-        elif sys.stdin.isatty():
-            import getpass
-
-            password = getpass.getpass(f"Password for {args.secret_key}: ")
-        else:
-            raise SignatureError(
-                f"{args.secret_key} is encrypted: pass --password-file, run on a terminal, "
-                "or use an unencrypted key (`snaparc keygen`, `minisign -G -W`)"
-            )
-    sig = sign_file(target, args.secret_key, args.trusted_comment, password=password)
-    print(f"signed {target} -> {sig}")
+    done = sign(
+        args.archive,
+        args.secret_key,
+        trusted_comment=args.trusted_comment,
+        password_file=args.password_file,
+        ask_password=_ask_password if sys.stdin.isatty() else None,
+    )
+    print(f"signed {done.target} -> {done.signature}")
     return 0
 
 
 def _sums(args: argparse.Namespace) -> int:
-    from snaparc.airgap.sums import write_sums
+    from snaparc.api import sums
 
-    for path in write_sums(args.archive):
+    for path in sums(args.archive).paths:
         print(f"wrote {path}")
     return 0

@@ -10,7 +10,9 @@ from snaparc.commands._common import add_limits, add_threads, limits_from
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cat", help="write one file's verified bytes to stdout")
-    p.add_argument("archive", metavar="ARCHIVE", help="archive path, or - for stdin")
+    p.add_argument(
+        "archive", metavar="ARCHIVE", help="archive path, - for stdin, or a mirror URL:REF"
+    )
     p.add_argument("path", metavar="PATH", help="the file's path inside the archive")
     add_threads(p)
     add_limits(p)
@@ -18,11 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from snaparc.archive.catfile import cat_file
-    from snaparc.inputs import open_archive_input
+    from snaparc.api import cat
 
-    with open_archive_input(args.archive) as stream:
-        cat_file(
-            stream, args.path, sys.stdout.buffer, limits=limits_from(args), threads=args.threads
-        )
+    cat(args.archive, args.path, sys.stdout.buffer, limits=limits_from(args), threads=args.threads)
     return 0

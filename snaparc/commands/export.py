@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
         description="Export a trained adapter as exports/hf-audio-snapshot/ or "
         "exports/hf-snapshot/ under the store, replacing any previous export atomically.",
     )
-    parser.add_argument("--store", required=True, type=Path, metavar="DIR", help="store root")
+    parser.add_argument("--store", required=True, metavar="DIR", help="store root")
     parser.add_argument(
         "--base",
         required=True,
@@ -28,9 +28,7 @@ def register(sub: Any) -> None:
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--adapter-name", metavar="NAME", help="export a named adapter")
-    which.add_argument(
-        "--adapter-path", type=Path, metavar="DIR", help="export this adapter dir instead"
-    )
+    which.add_argument("--adapter-path", metavar="DIR", help="export this adapter dir instead")
     parser.add_argument(
         "--processor",
         type=Path,
@@ -45,26 +43,17 @@ def func(args: argparse.Namespace) -> int:
     """Run the export; print the export dir and artifact count (or JSON). Returns 0."""
     import json
 
-    from snaparc.hf import export_snapshot, load_base_spec
+    from snaparc.api import export
 
-    spec = load_base_spec(args.base)
-    result = export_snapshot(
+    done = export(
         args.store,
-        spec,
+        args.base,
         adapter_name=args.adapter_name,
         adapter_path=args.adapter_path,
         processor_dir=args.processor,
     )
     if args.json:
-        payload = {
-            "export_dir": str(result.export_dir),
-            "manifest": str(result.manifest_path),
-            "modality": result.manifest.modality,
-            "adapter_version": result.manifest.adapter_version,
-            "adapter_name": result.manifest.adapter_name,
-            "artifacts": len(result.artifacts),
-        }
-        print(json.dumps(payload, sort_keys=True))
+        print(json.dumps(done.to_json(), sort_keys=True))
     else:
-        print(f"exported {result.export_dir} ({len(result.artifacts)} artifacts)")
+        print(f"exported {done.export_dir} ({len(done.result.artifacts)} artifacts)")
     return 0

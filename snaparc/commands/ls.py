@@ -9,46 +9,24 @@ from snaparc.commands._common import add_limits, limits_from, print_json
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ls", help="list files, archive id and metadata (reads the head only)")
-    p.add_argument("archive", metavar="ARCHIVE", help="archive path, or - for stdin")
+    p.add_argument(
+        "archive", metavar="ARCHIVE", help="archive path, - for stdin, or a mirror URL:REF"
+    )
     p.add_argument("--json", action="store_true")
     add_limits(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from snaparc.archive.listing import read_listing
-    from snaparc.inputs import open_archive_input
+    from snaparc.api import ls
 
-    with open_archive_input(args.archive) as stream:
-        listing = read_listing(stream, limits=limits_from(args))
+    result = ls(args.archive, limits=limits_from(args))
+    if args.json:
+        print_json(result.to_json())
+        return 0
+    listing = result.listing
     m = listing.manifest
     blobs = m.blob_index()
-    if args.json:
-        print_json(
-            {
-                "archive_id": listing.archive_id,
-                "format_version": m.format_version,
-                "created_by": m.created_by,
-                "compressed_bytes": listing.compressed_size,
-                "tree_bytes": m.total_size,
-                "blob_bytes": m.blob_bytes,
-                "metadata": m.metadata,
-                "base": m.base,
-                "dirs": m.dirs,
-                "files": [
-                    {
-                        "path": f.path,
-                        "size": f.size,
-                        "executable": f.executable,
-                        "sha256": f.blob,
-                        "blake3": blobs[f.blob].blake3,
-                        "external": blobs[f.blob].external,
-                    }
-                    for f in m.files
-                ],
-            }
-        )
-        return 0
     width = max((len(str(f.size)) for f in m.files), default=1)
     for f in m.files:
         flag = "x" if f.executable else "-"

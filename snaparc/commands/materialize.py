@@ -3,31 +3,34 @@
     snaparc materialize ARCHIVE DEST [--force]
     snaparc materialize ARCHIVE --hf-cache [DIR] --repo-id ORG/NAME
 
-Imports only argparse, json and pathlib at module level; `snaparc.hf.materialize`
+Imports only argparse at module level; the API (`snaparc.api.materialize`)
 is imported when the command runs (it never imports torch).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from snaparc.commands._common import (
+    Meter,
     add_limits,
     add_progress,
     add_threads,
-    close_progress,
     limits_from,
-    make_progress,
+    print_json,
 )
 
 if TYPE_CHECKING:
     from snaparc.archive.reader import ReadReport
     from snaparc.hf.materialize import SnapshotCheck
 
-_DEFAULT_CACHE = ""
+
+class _DefaultCache(str):
+    """`--hf-cache` given without DIR: the hub's default cache (not an empty path)."""
+
+
+_DEFAULT_CACHE = _DefaultCache()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,8 +45,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "adapter files at the repo root; the revision is the first 40 hex characters of the "
         "archive id. Load offline with PeftModel.from_pretrained(base, 'ORG/NAME').",
     )
-    p.add_argument("archive", metavar="ARCHIVE", help="archive path, or - for stdin")
-    p.add_argument("dest", metavar="DEST", nargs="?", type=Path, help="target directory")
+    p.add_argument(
+        "archive", metavar="ARCHIVE", help="archive path, - for stdin, or a mirror URL:REF"
+    )
+    p.add_argument("dest", metavar="DEST", nargs="?", help="target directory")
     p.add_argument("--force", action="store_true", help="replace a non-empty DEST atomically")
     p.add_argument(
         "--hf-cache",
@@ -87,93 +92,62 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_dir(args: argparse.Namespace) -> int:
-    from snaparc.hf.materialize import materialize_hf_dir_path
+    from snaparc.api import materialize
 
-    result, progress = materialize_hf_dir_path(
-        args.archive,
-        args.dest,
-        force=args.force,
-        threads=args.threads,
-        limits=limits_from(args),
-        progress_factory=lambda total: make_progress(args, "materialize", total),
-        base=args.base,
-    )
-    close_progress(progress)
-    snap = result.snapshot
+    meter = Meter(args, "materialize")
+    try:
+        done = materialize(
+            args.archive,
+            args.dest,
+            force=args.force,
+            threads=args.threads,
+            limits=limits_from(args),
+            base=args.base,
+            progress=meter,
+        )
+    finally:
+        meter.close()
+    result = done.result
     if args.json:
-        _print_json({"target": str(result.target), **_common(result.report, snap)})
+        print_json(done.to_json())
     elif not args.quiet:
         files = result.report.manifest.files
         print(f"materialized {len(files)} files into {result.target} (read-only)")
-        _print_common(result.report, snap)
+        _print_common(result.report, result.snapshot)
         print(f"load: PeftModel.from_pretrained(base, {str(result.target / 'adapter')!r})")
     return 0
 
 
 def _run_cache(args: argparse.Namespace) -> int:
-    from snaparc.hf.materialize import materialize_hf_cache_path
+    from snaparc.api import materialize_cache
 
-    cache_dir = Path(args.hf_cache) if args.hf_cache else None
-    result, progress = materialize_hf_cache_path(
-        args.archive,
-        repo_id=args.repo_id,
-        cache_dir=cache_dir,
-        threads=args.threads,
-        limits=limits_from(args),
-        progress_factory=lambda total: make_progress(args, "materialize", total),
-        base=args.base,
-    )
-    close_progress(progress)
-    snap = result.snapshot
-    if args.json:
-        _print_json(
-            {
-                "repo_id": result.repo_id,
-                "cache_dir": str(result.cache_dir),
-                "repo_dir": str(result.repo_dir),
-                "revision": result.revision,
-                "snapshot_dir": str(result.snapshot_dir),
-                "blobs_written": result.blobs_written,
-                "blobs_reused": result.blobs_reused,
-                "files": result.files,
-                "merged": [list(m) for m in result.merged],
-                "conflicts": [
-                    {
-                        "repo_path": c.repo_path,
-                        "kept": c.kept,
-                        "moved": c.moved,
-                        "moved_to": c.moved_to,
-                        "reason": c.reason,
-                    }
-                    for c in result.conflicts
-                ],
-                **_common(result.report, snap),
-            }
+    meter = Meter(args, "materialize")
+    try:
+        done = materialize_cache(
+            args.archive,
+            repo_id=args.repo_id,
+            cache_dir=None if args.hf_cache is _DEFAULT_CACHE else args.hf_cache,
+            threads=args.threads,
+            limits=limits_from(args),
+            base=args.base,
+            progress=meter,
         )
+    finally:
+        meter.close()
+    result = done.result
+    if args.json:
+        print_json(done.to_json())
     elif not args.quiet:
         print(
             f"materialized {result.repo_id} at revision {result.revision} in {result.cache_dir} "
             f"({result.blobs_written} blobs written, {result.blobs_reused} reused); "
             "refs/main moved"
         )
-        _print_common(result.report, snap)
+        _print_common(result.report, result.snapshot)
         for conflict in result.conflicts:
             print(f"conflict: {conflict.describe()}")
         print(f"load: PeftModel.from_pretrained(base, {result.repo_id!r})")
     return 0
-
-
-def _common(report: ReadReport, snap: SnapshotCheck) -> dict[str, Any]:
-    return {
-        "archive_id": report.archive_id,
-        "base_model_hf_id": snap.base_model_hf_id,
-        "base_model_revision": snap.base_model_revision,
-        "modality": snap.modality,
-        "adapter_version": snap.adapter_version,
-        "adapter_name": snap.adapter_name,
-        "undeclared": list(snap.undeclared),
-        "checked": list(snap.checks),
-    }
 
 
 def _print_common(report: ReadReport, snap: SnapshotCheck) -> None:
@@ -183,7 +157,3 @@ def _print_common(report: ReadReport, snap: SnapshotCheck) -> None:
         print(f"checked: {check}")
     if snap.undeclared:
         print(f"note: {len(snap.undeclared)} files not declared in snapshot_manifest.json")
-
-
-def _print_json(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True))

@@ -7,42 +7,29 @@ the command functions, so `snaparc --help` stays light.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from snaparc.commands._common import (
+    Meter,
     add_limits,
     add_progress,
+    add_s3,
     add_threads,
-    close_progress,
     limits_from,
-    make_progress,
     print_json,
+    s3_from,
 )
 
-if TYPE_CHECKING:
-    from snaparc.mirror.url import S3Settings
 
-
-def _add_remote(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group(
-        "S3 (also from AWS_ENDPOINT_URL, AWS_REGION/AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, "
-        "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)"
-    )
-    g.add_argument("--endpoint", metavar="URL", help="S3 endpoint URL (e.g. a MinIO server)")
-    g.add_argument("--region", help="S3 region")
-    g.add_argument(
-        "--allow-http",
-        action="store_true",
-        help="allow a plain-http endpoint that is not a loopback address",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=4,
-        metavar="N",
-        help="objects transferred in parallel (default 4; memory about N x 36 MiB)",
-    )
+def _add_remote(p: argparse.ArgumentParser, *, jobs: bool = True) -> None:
+    add_s3(p)
+    if jobs:
+        p.add_argument(
+            "--jobs",
+            type=int,
+            default=4,
+            metavar="N",
+            help="objects transferred in parallel, 1 or more (default 4; memory about N x 36 MiB)",
+        )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,13 +49,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = msub.add_parser("ls", help="list the refs and archive ids of a mirror")
     ls.add_argument("url", metavar="URL")
     ls.add_argument("--json", action="store_true", help="machine-readable listing")
-    _add_remote(ls)
+    _add_remote(ls, jobs=False)
     ls.set_defaults(func=run_ls)
 
 
 def _add_push(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push = sub.add_parser("push", help="verify ARCHIVE, upload what the mirror lacks, set a ref")
-    push.add_argument("archive", metavar="ARCHIVE", type=Path)
+    push.add_argument("archive", metavar="ARCHIVE")
     push.add_argument("url", metavar="URL[:REF]")
     push.add_argument("--ref", metavar="NAME", help="point ref NAME at the archive (last step)")
     push.add_argument("--json", action="store_true", help="machine-readable report")
@@ -82,7 +69,7 @@ def _add_push(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pull = sub.add_parser("pull", help="rebuild a byte-identical, verified archive file")
     pull.add_argument("target", metavar="URL:REF|URL@ID")
-    pull.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
+    pull.add_argument("-o", "--output", required=True, metavar="FILE")
     pull.add_argument("--force", action="store_true", help="replace FILE if it exists")
     pull.add_argument("--json", action="store_true", help="machine-readable report")
     _add_remote(pull)
@@ -99,12 +86,6 @@ def _help(p: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _settings(args: argparse.Namespace) -> S3Settings:
-    from snaparc.mirror.url import s3_settings
-
-    return s3_settings(endpoint=args.endpoint, region=args.region, allow_http=args.allow_http)
-
-
 def _human(n: int) -> str:
     from snaparc.progress import human_bytes
 
@@ -112,50 +93,29 @@ def _human(n: int) -> str:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from snaparc.errors import UsageError
-    from snaparc.mirror.push import push_archive
-    from snaparc.mirror.store import open_store
-    from snaparc.mirror.url import parse_target
+    from snaparc.api import push
 
-    target = parse_target(args.url)
-    if target.archive_id:
-        raise UsageError("push: URL@ID is for pull; use URL, URL:REF or --ref NAME")
-    if target.ref and args.ref and target.ref != args.ref:
-        raise UsageError(f"push: ref given twice ({target.ref!r} and --ref {args.ref!r})")
-    ref = args.ref or target.ref
-    settings = _settings(args)
-    store = open_store(target.url, settings=settings, create=True)
-    size = args.archive.stat().st_size if args.archive.is_file() else None
-    progress = make_progress(args, "push", size)
+    meter = Meter(args, "push")
     try:
-        r = push_archive(
+        done = push(
             args.archive,
-            store,
-            ref=ref,
+            args.url,
+            ref=args.ref,
             jobs=args.jobs,
             threads=args.threads,
             limits=limits_from(args),
-            progress=progress.advance if progress is not None else None,
+            s3=s3_from(args),
+            progress=meter,
         )
     finally:
-        close_progress(progress)
+        meter.close()
     if args.json:
-        print_json(
-            {
-                "archive_id": r.archive_id,
-                "ref": r.ref,
-                "bytes_sent": r.bytes_sent,
-                "bytes_skipped": r.bytes_skipped,
-                "objects_sent": r.objects_sent,
-                "objects_skipped": r.objects_skipped,
-                "record_written": r.record_written,
-                "kept_other_encoding": r.kept_other_encoding,
-            }
-        )
+        print_json(done.to_json())
         return 0
     if args.quiet:
         return 0
-    print(f"pushed {r.archive_id} to {target.url}" + (f" as {r.ref}" if r.ref else ""))
+    r = done.report
+    print(f"pushed {r.archive_id} to {done.url}" + (f" as {r.ref}" if r.ref else ""))
     print(
         f"sent {_human(r.bytes_sent)} ({r.bytes_sent} bytes, {r.objects_sent} objects), "
         f"skipped {_human(r.bytes_skipped)} already in the mirror "
@@ -170,37 +130,26 @@ def run_push(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from snaparc.mirror.pull import pull_archive
-    from snaparc.mirror.store import open_store
-    from snaparc.mirror.url import parse_target
+    from snaparc.api import pull
 
-    target = parse_target(args.target)
-    settings = _settings(args)
-    store = open_store(target.url, settings=settings)
-    progress = make_progress(args, "pull", None)
+    meter = Meter(args, "pull")
     try:
-        r = pull_archive(
-            target,
+        done = pull(
+            args.target,
             args.output,
-            store=store,
+            force=args.force,
             jobs=args.jobs,
             threads=args.threads,
             limits=limits_from(args),
-            force=args.force,
-            progress=progress,
+            s3=s3_from(args),
+            progress=meter,
         )
     finally:
-        close_progress(progress)
+        meter.close()
     if args.json:
-        print_json(
-            {
-                "archive_id": r.archive_id,
-                "output": str(r.output),
-                "bytes": r.bytes_received,
-                "blobs_verified": r.blobs_verified,
-            }
-        )
+        print_json(done.to_json())
     elif not args.quiet:
+        r = done.report
         print(
             f"pulled {r.archive_id} to {r.output} ({_human(r.bytes_received)}, "
             f"{r.blobs_verified} blobs verified with sha256 + blake3)"
@@ -209,16 +158,13 @@ def run_pull(args: argparse.Namespace) -> int:
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    from snaparc.mirror.pull import list_mirror
-    from snaparc.mirror.store import open_store
-    from snaparc.mirror.url import parse_target
+    from snaparc.api import mirror_ls
 
-    target = parse_target(args.url)
-    settings = _settings(args)
-    listing = list_mirror(open_store(target.url, settings=settings))
+    done = mirror_ls(args.url, s3=s3_from(args))
     if args.json:
-        print_json({"refs": listing.refs, "archives": sorted(listing.archives)})
+        print_json(done.to_json())
         return 0
+    listing = done.listing
     by_id: dict[str, list[str]] = {}
     for name, aid in listing.refs.items():
         by_id.setdefault(aid, []).append(name)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from snaparc.commands._common import add_progress, add_threads, close_progress, make_progress
+from snaparc.commands._common import Meter, add_progress, add_threads, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("pack", help="pack a directory (an HF snapshot export) into a .dlmsnap")
-    p.add_argument("src", type=Path, metavar="SRC_DIR")
+    p.add_argument("src", metavar="SRC_DIR")
     p.add_argument(
         "-o", "--output", required=True, metavar="OUT", help="archive path, or - for stdout"
     )
@@ -25,7 +24,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--split",
         metavar="SIZE",
-        help="write volumes of SIZE (e.g. 700M, 2G; 'fat32' = 4 GiB - 1) plus an index",
+        help="write volumes of SIZE (at least 1M; e.g. 700M, 2G; 'fat32' = 4 GiB - 1) "
+        "plus an index",
     )
     p.add_argument("--sums", action="store_true", help="also write OUT.sha256 and OUT.b3")
     p.add_argument(
@@ -40,57 +40,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from snaparc.operations import pack_directory
+    from snaparc.api import pack
 
-    to_stdout = args.output == "-"
-    progress_total: list[int] = []
-
-    def progress_factory(total: int) -> object:
-        progress_total.append(total)
-        return make_progress(args, "pack", total)
-
-    split = None
-    if args.split:
-        from snaparc.airgap.volumes import parse_size
-
-        split = parse_size(args.split)
-    result = pack_directory(
-        args.src,
-        None if to_stdout else Path(args.output),
-        level=args.level,
-        threads=args.threads,
-        force=args.force,
-        allow_undeclared=args.allow_undeclared,
-        progress_factory=progress_factory,
-        split=split,
-        sums=args.sums,
-        base=args.base,
-    )
-    close_progress(result.progress)
-    info = sys.stderr if to_stdout else sys.stdout
-    m = result.pack.manifest
-    if args.json:
-        from snaparc.commands._common import print_json
-
-        print_json(
-            {
-                "archive_id": result.pack.archive_id,
-                "output": args.output,
-                "files": len(m.files),
-                "blobs": len(m.blobs),
-                "tree_bytes": m.total_size,
-                "blob_bytes": m.blob_bytes,
-                "compressed_bytes": result.pack.compressed_bytes,
-                "frames": result.pack.frames,
-                "metadata": m.metadata,
-            },
-            stream=info,
+    meter = Meter(args, "pack")
+    try:
+        result = pack(
+            args.src,
+            args.output,
+            level=args.level,
+            threads=args.threads,
+            force=args.force,
+            allow_undeclared=args.allow_undeclared,
+            split=args.split,
+            sums=args.sums,
+            base=args.base,
+            progress=meter,
         )
+    finally:
+        meter.close()
+    info = sys.stderr if args.output == "-" else sys.stdout
+    if args.json:
+        print_json(result.to_json(), stream=info)
     elif not args.quiet:
+        m = result.written.manifest
         print(
             f"packed {len(m.files)} files ({m.total_size} bytes, {len(m.blobs)} distinct blobs) "
-            f"into {args.output}: {result.pack.compressed_bytes} bytes\n"
-            f"archive id {result.pack.archive_id}",
+            f"into {args.output}: {result.written.compressed_bytes} bytes\n"
+            f"archive id {result.archive_id}",
             file=info,
         )
     return 0

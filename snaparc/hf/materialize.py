@@ -60,15 +60,17 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, BinaryIO
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from snaparc.archive.input import ArchiveInput, OpenBase
 from snaparc.archive.reader import ReadReport, read_archive
+from snaparc.archive.sink import DISCARD, BlobWriter
 from snaparc.archive.unpack import TreeSink, check_free_space, fill_from_base
 from snaparc.errors import (
     DestinationError,
@@ -111,9 +113,6 @@ _REPO_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,94}[A-Za-z0-9_])?")
 _SNAPSHOT_ADAPTER: TypeAdapter[AnySnapshotManifest] = TypeAdapter(
     Annotated[AudioSnapshotManifest | VlSnapshotManifest, Field(discriminator="modality")]
 )
-
-ProgressFactory = Callable[[int], Any]
-
 
 # --- results -----------------------------------------------------------------
 
@@ -427,8 +426,8 @@ class _SnapshotTreeSink:
         _precheck(manifest, has_base=self._has_base)
         self._tree.begin(manifest, archive_id)
 
-    def fill_external(self, manifest: Manifest, base: Path | str) -> int:
-        return self._tree.fill_external(manifest, base)
+    def external_wanted(self, manifest: Manifest) -> dict[str, BlobEntry]:
+        return self._tree.external_wanted(manifest)
 
     def open_blob(self, blob: BlobEntry) -> Any:
         return self._tree.open_blob(blob)
@@ -438,18 +437,19 @@ class _SnapshotTreeSink:
 
 
 def materialize_hf_dir(
-    source: BinaryIO,
+    source: ArchiveInput | BinaryIO,
     dest: Path,
     *,
     force: bool = False,
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
-    base: Path | str | None = None,
+    base: OpenBase | None = None,
 ) -> MaterializeResult:
     """Verify the archive on `source` and publish its snapshot export tree at `dest`.
 
-    `base` is the base archive of a thin archive; its blobs are checked too.
+    `base` opens the base archive of a thin archive (only if blobs are needed
+    from it); its blobs are checked too.
 
     `dest` must not exist or be an empty directory, unless `force` (then it is
     replaced atomically). Raises `DestinationError` (exit 5) for an unusable
@@ -460,19 +460,18 @@ def materialize_hf_dir(
 
 
 def _to_local_dir(
-    source: BinaryIO,
+    source: ArchiveInput | BinaryIO,
     dest: Path,
     force: bool,
     threads: int | None,
     limits: Limits,
     progress: Progress | None,
-    base: Path | str | None = None,
+    base: OpenBase | None = None,
 ) -> MaterializeResult:
     with StagingDir(dest, force=force) as staging:
         sink = _SnapshotTreeSink(staging.path, has_base=base is not None)
         report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
-        if base is not None and report.manifest.base is not None:
-            report.bytes_verified += sink.fill_external(report.manifest, base)
+        report.bytes_verified += fill_from_base(sink, report.manifest, base)
         raw = _read_small(staging.path / SNAPSHOT_MANIFEST_FILENAME, limits)
         check = _check_snapshot(report.manifest, report, raw)
         staging.publish()
@@ -496,16 +495,6 @@ def _read_small(path: Path, limits: Limits) -> bytes:
 
 
 _BlobFile = NewFileWriter  # one blob's bytes into a new temp file
-
-
-class _Discard:
-    """Writer for a blob the cache already holds: the reader still verifies it."""
-
-    def write(self, data: memoryview) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 def _verified_blob(path: Path, blob: BlobEntry) -> bool:
@@ -608,22 +597,16 @@ class _CacheBlobSink:
                 clean_stale(self.repo.blobs, blob.sha256)
         check_free_space(self.repo.blobs, needed)
 
-    def fill_external(self, manifest: Manifest, base: Path | str | None) -> int:
-        """Take the blobs a thin archive leaves to its base and the cache lacks; return bytes."""
-        external = {
-            b.sha256: b for b in manifest.blobs if b.external and b.sha256 not in self.reused
-        }
-        if not external:
-            return 0
-        assert base is not None  # begin() refused a thin archive without one
-        return fill_from_base(self, manifest, external, base)
+    def external_wanted(self, manifest: Manifest) -> dict[str, BlobEntry]:
+        """The blobs a thin archive leaves to its base that the cache lacks."""
+        return {b.sha256: b for b in manifest.blobs if b.external and b.sha256 not in self.reused}
 
     def final(self, sha256: str) -> Path:
         return _inside(self.repo.blobs, sha256)
 
-    def open_blob(self, blob: BlobEntry) -> _BlobFile | _Discard:
+    def open_blob(self, blob: BlobEntry) -> BlobWriter:
         if blob.sha256 in self.reused:
-            return _Discard()
+            return DISCARD  # the reader still verifies it
         name = f".{blob.sha256}{_TMP_TAG}{owner_tag()}-{secrets.token_hex(4)}"
         tmp = _inside(self.repo.blobs, name)
         self.temps[blob.sha256] = tmp
@@ -670,14 +653,14 @@ class _CacheBlobSink:
 
 
 def materialize_hf_cache(
-    source: BinaryIO,
+    source: ArchiveInput | BinaryIO,
     *,
     repo_id: str,
     cache_dir: Path | None = None,
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
-    base: Path | str | None = None,
+    base: OpenBase | None = None,
 ) -> CacheResult:
     """Verify the archive on `source` and publish it in a hub cache as `repo_id`.
 
@@ -689,8 +672,8 @@ def materialize_hf_cache(
 
     A thin archive takes the blobs it leaves to its base from the cache when
     the repo already holds them (a blob there is trusted only after its bytes
-    hash to its name), else from `base` (an archive path, split volumes or a
-    mirror target), checked against both digests.
+    hash to its name), else from the archive `base` opens, checked against
+    both digests.
     """
     validate_repo_id(repo_id)
     if cache_dir is None:
@@ -702,13 +685,13 @@ def materialize_hf_cache(
 
 
 def _to_cache_dir(
-    source: BinaryIO,
+    source: ArchiveInput | BinaryIO,
     repo_id: str,
     repo: _Repo,
     threads: int | None,
     limits: Limits,
     progress: Progress | None,
-    base: Path | str | None = None,
+    base: OpenBase | None = None,
 ) -> CacheResult:
     for existing in (repo.repo_dir, repo.blobs, repo.snapshots, repo.refs):
         if existing.is_symlink() or (existing.exists() and not existing.is_dir()):
@@ -719,7 +702,7 @@ def _to_cache_dir(
     try:
         report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
         manifest = report.manifest
-        report.bytes_verified += sink.fill_external(manifest, base)
+        report.bytes_verified += fill_from_base(sink, manifest, base)
         raw = _read_small(sink.path_of(_snapshot_blob(manifest)), limits)
         check = _check_snapshot(manifest, report, raw)
         layout = sink.layout
@@ -777,70 +760,3 @@ def _remove_tree(path: Path) -> None:
             else:
                 os.rmdir(p)
     os.rmdir(path)
-
-
-# --- path / "-" wrappers -----------------------------------------------------------
-
-
-def _no_progress(total: int) -> None:
-    return None
-
-
-@contextmanager
-def _opened(
-    source: str | Path, progress_factory: ProgressFactory
-) -> Iterator[tuple[BinaryIO, Progress | None]]:
-    from snaparc.inputs import archive_size, open_archive_input
-
-    progress: Progress | None = progress_factory(archive_size(source))
-    with open_archive_input(source) as stream:
-        yield stream, progress
-
-
-def materialize_hf_dir_path(
-    source: str | Path,
-    dest: Path,
-    *,
-    force: bool = False,
-    threads: int | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    progress_factory: ProgressFactory = _no_progress,
-    base: Path | str | None = None,
-) -> tuple[MaterializeResult, Progress | None]:
-    """`materialize_hf_dir` on an archive path, split volumes, or "-" for stdin."""
-    with _opened(source, progress_factory) as (stream, progress):
-        result = materialize_hf_dir(
-            stream,
-            dest,
-            force=force,
-            threads=threads,
-            limits=limits,
-            progress=progress,
-            base=base,
-        )
-    return result, progress
-
-
-def materialize_hf_cache_path(
-    source: str | Path,
-    *,
-    repo_id: str,
-    cache_dir: Path | None = None,
-    threads: int | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    progress_factory: ProgressFactory = _no_progress,
-    base: Path | str | None = None,
-) -> tuple[CacheResult, Progress | None]:
-    """`materialize_hf_cache` on an archive path, split volumes, or "-" for stdin."""
-    validate_repo_id(repo_id)
-    with _opened(source, progress_factory) as (stream, progress):
-        result = materialize_hf_cache(
-            stream,
-            repo_id=repo_id,
-            cache_dir=cache_dir,
-            threads=threads,
-            limits=limits,
-            progress=progress,
-            base=base,
-        )
-    return result, progress

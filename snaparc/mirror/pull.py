@@ -8,8 +8,9 @@
   names before a byte of it is handed out; at the end the whole stream is
   checked against the record's file size and sha256. A bad part raises
   `MirrorDigestError` (exit 1) naming the blob and the object.
-- `open_mirror_archive(url)` opens such a stream for any reader (e.g. the
-  verified reader behind `materialize`).
+- `open_mirror_input(target)` opens such a stream as an `ArchiveInput`
+  that carries the archive id the target names, for any reader (every
+  reader checks that id against the manifest it rebuilds).
 - `pull_archive` streams the rebuilt bytes through `read_archive` (the one
   verified reader: both digests of every blob, frames, seek table) into a
   temp file and publishes it by rename only when everything checked out.
@@ -17,15 +18,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
+from snaparc.archive.input import ArchiveInput
 from snaparc.errors import (
     DigestMismatchError,
     IntegrityError,
@@ -198,25 +202,30 @@ class MirrorArchiveStream(io.RawIOBase):
         super().close()
 
 
-def open_mirror_archive(
-    target: str | MirrorTarget,
+@contextmanager
+def open_mirror_input(
+    target: MirrorTarget,
     *,
     store: Store | None = None,
     settings: S3Settings | None = None,
     jobs: int = 4,
-) -> BinaryIO:
-    """A readable stream of the archive bytes rebuilt from a mirror.
+) -> Iterator[ArchiveInput]:
+    """The archive `target` names (`URL:REF` or `URL@ID`), rebuilt from the mirror.
 
-    `target` is `URL:REF` or `URL@ID`. Parts are fetched lazily, checked
-    against their sha256 and read ahead at most `jobs` at a time. The
-    stream alone does not check blob digests: hand it to `read_archive`.
-    Close it when done.
+    Parts are fetched lazily, checked against their sha256 and read ahead at
+    most `jobs` at a time. The input carries the archive id the target names
+    (`expected_id`), which every reader checks against the manifest it
+    rebuilds; the stream alone does not check blob digests: read it with the
+    verified reader. `settings` defaults to the AWS environment.
     """
-    if isinstance(target, str):
-        target = parse_target(target)
     store = store or open_store(target.url, settings=settings)
-    record = load_record(store, resolve_archive_id(store, target))
-    return io.BufferedReader(MirrorArchiveStream(store, record, jobs=jobs), buffer_size=1 << 20)
+    aid = resolve_archive_id(store, target)
+    record = load_record(store, aid)
+    stream = io.BufferedReader(MirrorArchiveStream(store, record, jobs=jobs), buffer_size=1 << 20)
+    with stream:
+        yield ArchiveInput(
+            cast(BinaryIO, stream), str(target), record.file_size, False, expected_id=aid
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,33 +264,24 @@ def pull_archive(
 ) -> PullReport:
     """Rebuild the archive at `output`, byte-identical to the one pushed.
 
-    Nothing carries the name `output` unless every check passed.
+    Nothing carries the name `output` unless every check passed, the
+    archive's identity included.
     """
     from snaparc.archive.reader import read_archive
     from snaparc.staging import AtomicFile
 
     if isinstance(target, str):
         target = parse_target(target)
-    store = store or open_store(target.url, settings=settings)
-    aid = resolve_archive_id(store, target)
-    record = load_record(store, aid)
     with (
-        io.BufferedReader(MirrorArchiveStream(store, record, jobs=jobs), 1 << 20) as stream,
+        open_mirror_input(target, store=store, settings=settings, jobs=jobs) as source,
         AtomicFile(Path(output), force=force) as out,
     ):
-        tee = _Tee(stream, out.file)
-        report = read_archive(
-            tee,  # type: ignore[arg-type]
-            None,
-            threads=threads,
-            limits=limits,
-            progress=progress,
-        )
+        tee = _Tee(source.stream, out.file)
+        teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
+        report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
         while tee.read(1 << 20):
             pass
-        if report.archive_id != aid:
-            raise IntegrityError(f"mirror archive {aid} holds archive {report.archive_id}")
-    return PullReport(aid, Path(output), tee.count, report.blobs_verified)
+    return PullReport(report.archive_id, Path(output), tee.count, report.blobs_verified)
 
 
 @dataclass(slots=True)

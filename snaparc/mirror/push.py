@@ -24,10 +24,10 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
-from snaparc.errors import InputNotFoundError, IntegrityError, IOFailure
+from snaparc.archive.input import ArchiveInput
+from snaparc.errors import IntegrityError, IOFailure, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.mirror.layout import (
     ArchiveRecord,
@@ -134,7 +134,7 @@ def _pread(f: BinaryIO, start: int, end: int) -> bytes:
 
 
 def push_archive(
-    archive: Path,
+    archive: ArchiveInput,
     store: Store,
     *,
     ref: str | None = None,
@@ -143,65 +143,62 @@ def push_archive(
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[int], None] | None = None,
 ) -> PushReport:
-    """Verify `archive`, then upload what `store` lacks, the record, the ref."""
+    """Verify `archive` (a seekable local input: a file or split volumes), then
+    upload what `store` lacks, the record, the ref."""
     from snaparc.archive.index import open_index
-    from snaparc.archive.verify import verify_archive
+    from snaparc.archive.reader import read_archive
 
     if ref is not None:
         check_ref_name(ref)
+    if not archive.seekable:
+        raise UsageError(f"push reads a local archive file, not {archive.name}")
     jobs = max(1, jobs)
     # Fail fast (missing bucket, no permission) before the long verification.
     next(iter(store.list("refs")), None)
-    try:
-        f = open(archive, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        raise InputNotFoundError(f"{archive}: no such archive", path=str(archive)) from None
-    except OSError as exc:
-        raise IOFailure(f"cannot open {archive}: {exc.strerror or exc}") from None
-    with f:
-        verified = verify_archive(f, threads=threads, limits=limits)
-        f.seek(0)
-        index = open_index(f, limits=limits)
-        if index.archive_id != verified.archive_id or index.frame_offsets[0] != 0:
-            raise IOFailure(f"{archive} changed while it was pushed")
-        aid = index.archive_id
-        file_hash = hashlib.sha256()
-        members: list[MemberRecord] = []
-        tally = _Tally(progress)
-        parts: list[list[Part]] = [[] for _ in index.layout.members]
-        pending: deque[tuple[Future[_Uploaded], int, list[int]]] = deque()
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="snaparc-push") as pool:
-            try:
-                for i, plan in enumerate(index.layout.members):
-                    first = plan.first_frame
-                    table_part = index.seek_table[first : first + plan.num_frames]
-                    key_for = _key_maker(aid, plan.blob.sha256 if plan.blob else None)
-                    frame = first
-                    for run in split_parts([e.compressed_size for e in table_part]):
-                        start = index.frame_offsets[frame]
-                        frame += len(run)
-                        data = _pread(f, start, index.frame_offsets[frame])
-                        file_hash.update(data)
-                        while len(pending) >= jobs:
-                            tally.finish(pending.popleft(), parts)
-                        pending.append((pool.submit(_upload_part, store, key_for, data), i, run))
-                        del data
-                while pending:
-                    tally.finish(pending.popleft(), parts)
-            except BaseException:
-                for fut, _, _ in pending:
-                    fut.cancel()
-                raise
-        members = [
-            MemberRecord(plan.blob.sha256 if plan.blob else None, plan.size, tuple(parts[i]))
-            for i, plan in enumerate(index.layout.members)
-        ]
+    f = archive.stream
+    verified = read_archive(archive, None, threads=threads, limits=limits)
+    f.seek(0)
+    index = open_index(archive, limits=limits)
+    if index.archive_id != verified.archive_id or index.frame_offsets[0] != 0:
+        raise IOFailure(f"{archive.name} changed while it was pushed")
+    aid = index.archive_id
+    file_hash = hashlib.sha256()
+    members: list[MemberRecord] = []
+    tally = _Tally(progress)
+    parts: list[list[Part]] = [[] for _ in index.layout.members]
+    pending: deque[tuple[Future[_Uploaded], int, list[int]]] = deque()
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="snaparc-push") as pool:
+        try:
+            for i, plan in enumerate(index.layout.members):
+                first = plan.first_frame
+                table_part = index.seek_table[first : first + plan.num_frames]
+                key_for = _key_maker(aid, plan.blob.sha256 if plan.blob else None)
+                frame = first
+                for run in split_parts([e.compressed_size for e in table_part]):
+                    start = index.frame_offsets[frame]
+                    frame += len(run)
+                    data = _pread(f, start, index.frame_offsets[frame])
+                    file_hash.update(data)
+                    while len(pending) >= jobs:
+                        tally.finish(pending.popleft(), parts)
+                    pending.append((pool.submit(_upload_part, store, key_for, data), i, run))
+                    del data
+            while pending:
+                tally.finish(pending.popleft(), parts)
+        except BaseException:
+            for fut, _, _ in pending:
+                fut.cancel()
+            raise
+    members = [
+        MemberRecord(plan.blob.sha256 if plan.blob else None, plan.size, tuple(parts[i]))
+        for i, plan in enumerate(index.layout.members)
+    ]
 
-        eof_start, eof_end = index.eof_range()
-        end_frame = _pread(f, eof_start, eof_end)
-        file_hash.update(end_frame)
-        table = _pread(f, index.seek_table_offset, index.file_size)
-        file_hash.update(table)
+    eof_start, eof_end = index.eof_range()
+    end_frame = _pread(f, eof_start, eof_end)
+    file_hash.update(end_frame)
+    table = _pread(f, index.seek_table_offset, index.file_size)
+    file_hash.update(table)
 
     record = ArchiveRecord(
         archive_id=aid,
@@ -212,7 +209,7 @@ def push_archive(
         file_sha256=file_hash.hexdigest(),
     )
     if record.seek_table() != table:
-        raise IOFailure(f"{archive} changed while it was pushed (seek table differs)")
+        raise IOFailure(f"{archive.name} changed while it was pushed (seek table differs)")
     data = encode_record(record)
     decode_record(data, archive_id=aid)  # the record we write must be one we read
     written, other = _put_record(store, aid, data)

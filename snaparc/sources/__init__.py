@@ -7,3 +7,14 @@ through `snaparc.sources.regular`, which refuses anything but a regular file.
 """
 
 from __future__ import annotations
+
+from snaparc.sources.archive import (
+    STDIN,
+    Source,
+    SourceKind,
+    classify_source,
+    mirror_target,
+    open_source,
+)
+
+__all__ = ["STDIN", "Source", "SourceKind", "classify_source", "mirror_target", "open_source"]

@@ -26,6 +26,8 @@ if str(HERE) not in sys.path:  # tiny_models / hf_fakes, also outside pytest's r
 
 from hf_fakes import FakeProcessor, write_fake_adapter  # noqa: E402
 
+from snaparc import api  # noqa: E402
+from snaparc.api import pack as pack_directory  # noqa: E402
 from snaparc.cli import main  # noqa: E402
 from snaparc.errors import (  # noqa: E402
     DestinationError,
@@ -39,15 +41,12 @@ from snaparc.hf import constants as hf_constants  # noqa: E402
 from snaparc.hf.materialize import (  # noqa: E402
     CacheResult,
     materialize_hf_cache,
-    materialize_hf_cache_path,
     materialize_hf_dir,
-    materialize_hf_dir_path,
     plan_repo_layout,
     repo_folder_name,
     revision_for,
     validate_repo_id,
 )
-from snaparc.operations import pack_directory  # noqa: E402
 from snaparc.staging import AtomicFile, os_error  # noqa: E402
 
 AUDIO = load_base_spec("qwen2-audio-7b-instruct")
@@ -257,7 +256,7 @@ def test_dir_refuses_non_empty_dest_and_force_replaces(archive: Path, tmp_path: 
     with open(archive, "rb") as fh, pytest.raises(DestinationError):
         materialize_hf_dir(fh, dest)
     assert (dest / "keep.txt").read_text() == "old"
-    result, _ = materialize_hf_dir_path(archive, dest, force=True)
+    result = api.materialize(archive, dest, force=True).result
     assert not (dest / "keep.txt").exists()
     assert (dest / "adapter/adapter_config.json").is_file()
     assert result.archive_id == result.report.archive_id
@@ -267,7 +266,7 @@ def test_dir_refuses_non_empty_dest_and_force_replaces(archive: Path, tmp_path: 
 def test_dir_corrupt_archive_publishes_nothing(archive: Path, tmp_path: Path) -> None:
     bad = corrupt(archive, tmp_path / "bad.dlmsnap")
     with pytest.raises(IntegrityError):
-        materialize_hf_dir_path(bad, tmp_path / "out")
+        api.materialize(bad, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.dlmsnap", "src"]
 
 
@@ -277,11 +276,9 @@ def test_not_a_snapshot_archive_is_refused_before_writing(tmp_path: Path) -> Non
     (src / "a.txt").write_text("hello")
     pack_directory(src, tmp_path / "plain.dlmsnap")
     with pytest.raises(UsageError, match="not an HF snapshot"):
-        materialize_hf_dir_path(tmp_path / "plain.dlmsnap", tmp_path / "out")
+        api.materialize(tmp_path / "plain.dlmsnap", tmp_path / "out")
     with pytest.raises(UsageError, match="not an HF snapshot"):
-        materialize_hf_cache_path(
-            tmp_path / "plain.dlmsnap", repo_id=REPO, cache_dir=tmp_path / "c"
-        )
+        api.materialize_cache(tmp_path / "plain.dlmsnap", repo_id=REPO, cache_dir=tmp_path / "c")
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "c").exists()
 
@@ -292,9 +289,9 @@ def test_disk_full_before_writing(
     # snaparc.archive.unpack.check_free_space asks shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(1, 1, 0))
     with pytest.raises(DiskFullError):
-        materialize_hf_dir_path(archive, tmp_path / "out")
+        api.materialize(archive, tmp_path / "out")
     with pytest.raises(DiskFullError):
-        materialize_hf_cache_path(archive, repo_id=REPO, cache_dir=tmp_path / "hub")
+        api.materialize_cache(archive, repo_id=REPO, cache_dir=tmp_path / "hub")
     assert not (tmp_path / "out").exists()
     assert tree_state(tmp_path / "hub") == {}
 
@@ -496,7 +493,7 @@ def test_default_cache_dir_comes_from_constants(
     archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", tmp_path / "default-hub")
-    result, _ = materialize_hf_cache_path(archive, repo_id=REPO)
+    result = api.materialize_cache(archive, repo_id=REPO).result
     assert result.repo_dir == tmp_path / "default-hub" / REPO_DIR
 
 

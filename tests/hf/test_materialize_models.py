@@ -26,10 +26,11 @@ if str(HERE) not in sys.path:
 
 from tiny_models import TinyCase, add_lora, forward_logits, save_adapter_to_store  # noqa: E402
 
+from snaparc import api  # noqa: E402
+from snaparc.api import pack as pack_directory  # noqa: E402
 from snaparc.cli import main  # noqa: E402
 from snaparc.hf import BaseModelSpec, export_snapshot, load_base_spec  # noqa: E402
-from snaparc.hf.materialize import CacheResult, materialize_hf_cache_path  # noqa: E402
-from snaparc.operations import pack_directory  # noqa: E402
+from snaparc.hf.materialize import CacheResult  # noqa: E402
 
 pytestmark = pytest.mark.hf
 
@@ -197,7 +198,7 @@ def test_audio_hf_cache_two_versions_offline(tiny_audio_case: TinyCase, tmp_path
     spec = tiny_spec("qwen2-audio-7b-instruct", "tiny/qwen2-audio")
     cache = tmp_path / "hub"
     v1 = pack_export(case, store.root, spec, tmp_path / "v1.dlmsnap")
-    first, _ = materialize_hf_cache_path(v1, repo_id=AUDIO_REPO, cache_dir=cache)
+    first = api.materialize_cache(v1, repo_id=AUDIO_REPO, cache_dir=cache).result
 
     # Version 2: another LoRA on a freshly loaded base, exported and materialized.
     fresh = pretrained(Qwen2AudioForConditionalGeneration, case.base_dir)
@@ -208,7 +209,7 @@ def test_audio_hf_cache_two_versions_offline(tiny_audio_case: TinyCase, tmp_path
     v2 = pack_export(case, store.root, spec, tmp_path / "v2.dlmsnap")
     blobs = cache / f"models--{AUDIO_REPO.replace('/', '--')}" / "blobs"
     before = {p.name: p.stat().st_ino for p in blobs.iterdir()}
-    second, _ = materialize_hf_cache_path(v2, repo_id=AUDIO_REPO, cache_dir=cache)
+    second = api.materialize_cache(v2, repo_id=AUDIO_REPO, cache_dir=cache).result
 
     assert second.revision != first.revision
     assert (second.repo_dir / "refs/main").read_text() == second.revision
@@ -269,7 +270,7 @@ def test_llava_dir_and_hf_cache_offline(
     argv = ["materialize", str(archive), "--hf-cache", str(cache), "--repo-id", VL_REPO]
     assert main([*argv, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    result, _ = materialize_hf_cache_path(archive, repo_id=VL_REPO, cache_dir=cache)
+    result = api.materialize_cache(archive, repo_id=VL_REPO, cache_dir=cache).result
     assert payload["revision"] == result.revision and result.blobs_written == 0
     check_scan(cache, result)
     got_cache = load_from_cache(

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
+from snaparc.api import unpack as unpack_path
 from snaparc.archive.catfile import cat_file
 from snaparc.archive.listing import read_listing
 from snaparc.cli import main
 from snaparc.errors import SnaparcError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.operations import unpack_path
 
 CANARY_MTIME_NS = 1_234_567_890_123_456_789
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from snaparc.api import unpack as unpack_path
 from snaparc.archive.catfile import cat_file
 from snaparc.archive.listing import read_listing
 from snaparc.cli import main
@@ -24,7 +25,6 @@ from snaparc.errors import (
     TruncatedArchiveError,
     UnsafePathError,
 )
-from snaparc.operations import unpack_path
 from tests.hostile import forge as F
 from tests.hostile.conftest import Arena, NonSeekable, snapshot, tree_files
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from snaparc.api import pack as pack_directory
+from snaparc.api import unpack as unpack_path
 from snaparc.cli import main
 from snaparc.errors import DiskFullError
-from snaparc.operations import pack_directory, unpack_path
 from tests.hostile import forge as F
 from tests.hostile.conftest import make_canary, snapshot
 

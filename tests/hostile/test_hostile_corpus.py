@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from snaparc.api import unpack as unpack_path
+from snaparc.api import verify as verify_path
 from snaparc.archive.catfile import cat_file
 from snaparc.archive.listing import read_listing
 from snaparc.cli import main
-from snaparc.operations import unpack_path, verify_path
 from tests.hostile import forge as F
 from tests.hostile.conftest import Arena, NonSeekable, Rejecter, tree_files
 from tests.hostile.gen_corpus import CASES, Case

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from snaparc.api import pack as pack_directory
 from snaparc.hf import Store, export_snapshot, load_base_spec
-from snaparc.operations import pack_directory
 from tests.hostile.conftest import tree_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hf"))

@@ -147,8 +147,8 @@ def hf_snapshot_archive(tmp_path: Path) -> Path:
     if str(HF_TESTS) not in sys.path:
         sys.path.insert(0, str(HF_TESTS))
     hf_fakes = pytest.importorskip("hf_fakes")
+    from snaparc.api import pack as pack_directory
     from snaparc.hf import Store, export_snapshot, load_base_spec
-    from snaparc.operations import pack_directory
 
     store = tmp_path / "hf-src" / "store"
     vdir = hf_fakes.write_fake_adapter(store / "adapter/versions/v0001", payload=os.urandom(50_000))

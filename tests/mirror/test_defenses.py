@@ -7,11 +7,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from snaparc_testlib import push_file
 
 from snaparc.errors import IntegrityError
 from snaparc.mirror.layout import decode_record, encode_record, record_key
 from snaparc.mirror.pull import MirrorDigestError, MirrorPartMissingError, pull_archive
-from snaparc.mirror.push import MirrorObjectError, push_archive
+from snaparc.mirror.push import MirrorObjectError
 from snaparc.mirror.store import MemoryStore, PutMode, RetryingStore, TransientStoreError
 from snaparc.mirror.url import MirrorTarget, MirrorURL
 
@@ -20,7 +21,7 @@ TARGET = MirrorTarget(MirrorURL("file", path="memory"), ref="main")
 
 def test_missing_part_is_an_integrity_error(archive_v1: Path, tmp_path: Path) -> None:
     store = MemoryStore()
-    push_archive(archive_v1, store, ref="main")
+    push_file(archive_v1, store, ref="main")
     victim = sorted(k for k in store.objects if k.startswith("blobs/"))[0]
     del store.objects[victim]
     (tmp_path / "out").mkdir()
@@ -38,7 +39,7 @@ def test_consistently_forged_record_is_caught_by_the_reader(
     """Replace a part *and* rewrite the record to match: the verified reader
     (frame checksums, both blob digests) still refuses the rebuilt archive."""
     store = MemoryStore()
-    r = push_archive(archive_v1, store, ref="main")
+    r = push_file(archive_v1, store, ref="main")
     rec = decode_record(store.objects[record_key(r.archive_id)], archive_id=r.archive_id)
     blob = rec.blobs[0]
     part = blob.parts[0]
@@ -67,11 +68,11 @@ def test_consistently_forged_record_is_caught_by_the_reader(
 
 def test_existing_part_of_wrong_size_is_not_overwritten(archive_v1: Path) -> None:
     store = MemoryStore()
-    push_archive(archive_v1, store)
+    push_file(archive_v1, store)
     victim = sorted(k for k in store.objects if k.startswith("blobs/"))[0]
     store.objects[victim] = b"short"
     with pytest.raises(MirrorObjectError, match=victim) as info:
-        push_archive(archive_v1, store)
+        push_file(archive_v1, store)
     assert info.value.exit_code == 1 and store.objects[victim] == b"short"
 
 
@@ -91,10 +92,10 @@ def test_retrying_store_retries_transient_errors_only(archive_v1: Path, tmp_path
     sleeps: list[float] = []
     flaky = _Flaky(failures=3)
     store = RetryingStore(flaky, attempts=4, sleep=sleeps.append)
-    push_archive(archive_v1, store, ref="main", jobs=1)
+    push_file(archive_v1, store, ref="main", jobs=1)
     assert len(sleeps) == 3 and flaky.failures == 0
     pull_archive(TARGET, tmp_path / "o", store=store)
     assert (tmp_path / "o").read_bytes() == archive_v1.read_bytes()
     hopeless = RetryingStore(_Flaky(failures=10), attempts=3, sleep=sleeps.append)
     with pytest.raises(TransientStoreError):
-        push_archive(archive_v1, hopeless)
+        push_file(archive_v1, hopeless)

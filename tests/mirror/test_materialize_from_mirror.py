@@ -6,10 +6,11 @@ import hashlib
 import os
 from pathlib import Path
 
-from snaparc.mirror.pull import open_mirror_archive
-from snaparc.mirror.push import push_archive
+from snaparc_testlib import push_file
+
 from snaparc.mirror.store import open_store
 from snaparc.mirror.url import parse_url
+from snaparc.sources import open_source
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -27,16 +28,16 @@ def test_materialize_dir_and_cache_from_mirror(
     from snaparc.hf.materialize import materialize_hf_cache, materialize_hf_dir
 
     archive = hf_snapshot_archive
-    r = push_archive(archive, open_store(parse_url(mirror_url), create=True), ref="prod")
+    r = push_file(archive, open_store(parse_url(mirror_url), create=True), ref="prod")
 
     with open(archive, "rb") as fh:
         materialize_hf_dir(fh, tmp_path / "local")
-    with open_mirror_archive(f"{mirror_url}:prod") as stream:
+    with open_source(f"{mirror_url}:prod") as stream:
         res = materialize_hf_dir(stream, tmp_path / "remote")
     assert res.report.archive_id == r.archive_id
     assert _tree(tmp_path / "remote") == _tree(tmp_path / "local")
 
-    with open_mirror_archive(f"{mirror_url}@{r.archive_id}") as stream:
+    with open_source(f"{mirror_url}@{r.archive_id}") as stream:
         cache = materialize_hf_cache(stream, repo_id="org/adapter", cache_dir=tmp_path / "hub")
     assert (tmp_path / "hub" / "models--org--adapter" / "refs" / "main").exists()
     assert cache is not None

@@ -6,13 +6,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from snaparc_testlib import push_file
 
 from snaparc.cli import main
 from snaparc.mirror.layout import PART_FRAMES, decode_record, record_key
-from snaparc.mirror.pull import list_mirror, open_mirror_archive, pull_archive
-from snaparc.mirror.push import PushReport, push_archive
+from snaparc.mirror.pull import list_mirror, pull_archive
+from snaparc.mirror.push import PushReport
 from snaparc.mirror.store import ObjectInfo, PutMode, Store, open_store
-from snaparc.mirror.url import parse_target, parse_url
+from snaparc.mirror.url import parse_url
+from snaparc.sources import open_source
 
 from .conftest import pack, write_tree
 
@@ -29,7 +31,7 @@ def test_push_then_pull_is_byte_identical(
     mirror_url: str, archive_v1: Path, tmp_path: Path
 ) -> None:
     store = _store(mirror_url)
-    r = push_archive(archive_v1, store, ref="main")
+    r = push_file(archive_v1, store, ref="main")
     assert r.record_written and r.bytes_skipped == 0 and r.objects_skipped == 0
     keys = _keys(store)
     parts = [k for k in keys if k.startswith(("blobs/", "manifests/"))]
@@ -50,9 +52,9 @@ def test_push_then_pull_is_byte_identical(
 
 def test_repush_sends_nothing(mirror_url: str, archive_v1: Path) -> None:
     store = _store(mirror_url)
-    first = push_archive(archive_v1, store, ref="main")
+    first = push_file(archive_v1, store, ref="main")
     before = _keys(store)
-    again = push_archive(archive_v1, store, ref="main")
+    again = push_file(archive_v1, store, ref="main")
     assert again.bytes_sent == 0 and again.objects_sent == 0
     assert again.bytes_skipped == first.bytes_sent
     assert not again.record_written and not again.kept_other_encoding
@@ -63,14 +65,14 @@ def test_push_v2_sends_only_changed_blobs(
     mirror_url: str, tmp_path: Path, v1_files: dict[str, bytes], archive_v1: Path
 ) -> None:
     store = _store(mirror_url)
-    r1 = push_archive(archive_v1, store, ref="v1")
+    r1 = push_file(archive_v1, store, ref="v1")
     v2_files = dict(v1_files)
     changed = sorted(v2_files)[0]
     v2_files[changed] = b"changed " * 1000
     v2_files["new/extra.bin"] = b"\x01\x02" * 3000
     archive_v2 = pack(write_tree(tmp_path / "src_v2", v2_files), tmp_path / "v2.dlmsnap")
     before = _keys(store)
-    r2 = push_archive(archive_v2, store, ref="v2")
+    r2 = push_file(archive_v2, store, ref="v2")
     new = {k: n for k, n in _keys(store).items() if k not in before}
     import hashlib
 
@@ -101,18 +103,18 @@ def test_same_blob_other_compression_keeps_byte_identity(
     mirror_url: str, tmp_path: Path, v1_files: dict[str, bytes], archive_v1: Path
 ) -> None:
     store = _store(mirror_url)
-    push_archive(archive_v1, store, ref="fast")
+    push_file(archive_v1, store, ref="fast")
     # the same blobs in another tree (other archive id), packed at another level
     other = dict(v1_files, **{"README.md": b"other tree\n"})
     archive_b = pack(write_tree(tmp_path / "src_b", other), tmp_path / "b.dlmsnap", level=19)
-    rb = push_archive(archive_b, store, ref="slow")
+    rb = push_file(archive_b, store, ref="slow")
     assert rb.bytes_sent > 0
     out = tmp_path / "b.out"
     pull_archive(f"{mirror_url}:slow", out, store=store)
     assert out.read_bytes() == archive_b.read_bytes()
     # the same tree at another level: same archive id, the first encoding is kept
     archive_c = pack(write_tree(tmp_path / "src_c", v1_files), tmp_path / "c.dlmsnap", level=19)
-    rc = push_archive(archive_c, store)
+    rc = push_file(archive_c, store)
     assert rc.kept_other_encoding and not rc.record_written
     out_c = tmp_path / "c.out"
     pull_archive(f"{mirror_url}@{rc.archive_id}", out_c, store=store)
@@ -125,7 +127,7 @@ def test_big_blob_is_split_into_parts(mirror_url: str, tmp_path: Path) -> None:
     big[::4096] = b"\x07" * len(big[::4096])
     archive = pack(write_tree(tmp_path / "src", {"big.bin": bytes(big)}), tmp_path / "big.dlmsnap")
     store = _store(mirror_url)
-    r = push_archive(archive, store, ref="big", jobs=3)
+    r = push_file(archive, store, ref="big", jobs=3)
     rec = decode_record(store.get(record_key(r.archive_id)), archive_id=r.archive_id)
     (blob,) = rec.blobs
     assert [len(p.frames) for p in blob.parts] == [PART_FRAMES, 1]
@@ -147,7 +149,7 @@ def test_concurrent_pushes_of_the_same_blobs(
     def run(archive: Path, ref: str) -> None:
         barrier.wait()
         try:
-            reports.append(push_archive(archive, _store(mirror_url), ref=ref, jobs=2))
+            reports.append(push_file(archive, _store(mirror_url), ref=ref, jobs=2))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -202,11 +204,11 @@ class _FailAfter:
 def test_interrupted_push_resumes(mirror_url: str, archive_v1: Path, tmp_path: Path) -> None:
     store = _store(mirror_url)
     with pytest.raises(ConnectionError):
-        push_archive(archive_v1, _FailAfter(store, 3), ref="main", jobs=1)
+        push_file(archive_v1, _FailAfter(store, 3), ref="main", jobs=1)
     done = _keys(store)
     assert len(done) == 3 and all(k.startswith(("blobs/", "manifests/")) for k in done)
     assert not any(k.startswith(("archives/", "refs/")) for k in done)  # nothing published
-    r = push_archive(archive_v1, store, ref="main")
+    r = push_file(archive_v1, store, ref="main")
     assert r.objects_skipped == 3 and r.bytes_skipped == sum(done.values())
     assert r.record_written
     out = tmp_path / "out.dlmsnap"
@@ -224,7 +226,7 @@ def test_tampered_blob_detected_on_pull(
     mirror_url: str, archive_v1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = _store(mirror_url)
-    push_archive(archive_v1, store, ref="main")
+    push_file(archive_v1, store, ref="main")
     victim = sorted(k for k in _keys(store) if k.startswith("blobs/"))[1]
     blob = victim.split("/")[1]
     _tamper(store, victim)
@@ -242,19 +244,19 @@ def test_open_mirror_archive_unpacks_to_a_tree(
 ) -> None:
     from snaparc.archive.unpack import unpack_archive
 
-    push_archive(archive_v1, _store(mirror_url), ref="main")
+    push_file(archive_v1, _store(mirror_url), ref="main")
     dest = tmp_path / "tree"
-    with open_mirror_archive(f"{mirror_url}:main", jobs=2) as stream:
+    with open_source(f"{mirror_url}:main", jobs=2) as stream:
         unpack_archive(stream, dest)
     for rel, data in v1_files.items():
         assert (dest / rel).read_bytes() == data
 
 
 def test_open_mirror_archive_streams_exact_bytes(mirror_url: str, archive_v1: Path) -> None:
-    r = push_archive(archive_v1, _store(mirror_url))
-    with open_mirror_archive(parse_target(f"{mirror_url}@{r.archive_id}"), jobs=1) as s:
+    r = push_file(archive_v1, _store(mirror_url))
+    with open_source(f"{mirror_url}@{r.archive_id}", jobs=1) as s:
         chunks = []
-        while chunk := s.read(777):
+        while chunk := s.stream.read(777):
             chunks.append(chunk)
     assert b"".join(chunks) == archive_v1.read_bytes()
 
@@ -294,7 +296,7 @@ def test_cli_push_pull_ls(
 def test_not_found_ref_and_archive_exit_10(
     mirror_url: str, archive_v1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    push_archive(archive_v1, _store(mirror_url), ref="main")
+    push_file(archive_v1, _store(mirror_url), ref="main")
     out = tmp_path / "o.dlmsnap"
     assert main(["mirror", "pull", f"{mirror_url}:nope", "-o", str(out)]) == 10
     assert "'nope' not found" in capsys.readouterr().err

@@ -1,0 +1,323 @@
+"""pack, verify, ls, cat, unpack: the archive commands of the public API.
+
+Each function checks every argument first (`snaparc.api.args`), classifies
+what it reads (`snaparc.sources`), then does the work through the layers
+below and returns a `Result`. None prints.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from snaparc.api.args import (
+    check_level,
+    check_limits,
+    check_path,
+    check_split,
+    check_threads,
+)
+from snaparc.api.results import Catted, Listed, Packed, Unpacked, Verified
+from snaparc.archive.input import ArchiveInput, OpenBase
+from snaparc.errors import SnaparcError, SourceError, UsageError
+from snaparc.format.limits import Limits
+from snaparc.format.manifest import MetadataValue
+from snaparc.mirror.url import S3Settings
+from snaparc.progress import Progress
+from snaparc.sources import Source, classify_source, open_source
+
+# Called once with the number of bytes the command will read or write (None
+# when unknown: a pipe); may return a Progress meter, which the caller closes.
+ProgressFactory = Callable[[int | None], Progress | None]
+
+
+def _meter(progress: ProgressFactory | None, total: int | None) -> Progress | None:
+    return progress(total) if progress is not None else None
+
+
+def base_opener(base: Source | None, *, s3: S3Settings | None = None) -> OpenBase | None:
+    """How a thin archive's base is opened, if one was given (only when needed)."""
+    if base is None:
+        return None
+    return lambda: open_source(base, s3=s3)
+
+
+def classify_base(base: str | os.PathLike[str] | None) -> Source | None:
+    return None if base is None else classify_source(base, option="--base")
+
+
+# --- pack ------------------------------------------------------------------------
+
+
+def pack(
+    src: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    level: int = 3,
+    threads: int = 0,
+    force: bool = False,
+    allow_undeclared: bool = False,
+    split: int | str | None = None,
+    sums: bool = False,
+    base: str | os.PathLike[str] | None = None,
+    metadata: dict[str, MetadataValue] | None = None,
+    s3: S3Settings | None = None,
+    progress: ProgressFactory | None = None,
+    stdout: BinaryIO | None = None,
+) -> Packed:
+    """Pack directory `src` into `output` (atomically), or to stdout for "-".
+
+    `split` writes volumes of that size (`700M`, `fat32`, or bytes) plus an
+    index; `sums` writes `OUT.sha256` and `OUT.b3`; `base` (a file, split
+    volumes or a mirror target) makes a thin archive holding only the blobs
+    the base lacks. `threads=0` uses every core.
+    """
+    from snaparc.archive.pack import hash_tree, plan_pack, write_archive
+    from snaparc.archive.source_tree import scan_tree
+    from snaparc.staging import AtomicFile, check_target, os_error
+
+    src_path = check_path(src, option="SRC_DIR")
+    to_stdout = os.fspath(output) == "-"
+    out = None if to_stdout else check_path(output, option="-o/--output")
+    level = check_level(level)
+    threads = check_threads(threads)
+    volume_size = check_split(split)
+    if to_stdout and (volume_size or sums):
+        raise UsageError("--split and --sums need an output file (-o FILE), not stdout")
+    base_source = classify_base(base)
+    if out is not None and volume_size is None:
+        check_target(out, force=force, kind="file")  # fail before hashing anything
+    elif out is not None:
+        _check_split_target(out, force=force)
+
+    tree = scan_tree(src_path)
+    digests = hash_tree(tree, threads=threads)
+    meta = snapshot_metadata(
+        src_path,
+        [f.rel for f in tree.files],
+        allow_undeclared=allow_undeclared,
+        digests={f.rel: d.sha256 for f, d in zip(tree.files, digests, strict=True)},
+    )
+    meta.update(metadata or {})
+    base_blobs: frozenset[str] = frozenset()
+    base_id = None
+    if base_source is not None:
+        from snaparc.archive.listing import read_listing
+
+        with open_source(base_source, s3=s3) as opened:
+            listing = read_listing(opened)
+        base_blobs = frozenset(b.sha256 for b in listing.manifest.stored_blobs)
+        base_id = listing.archive_id
+    plan = plan_pack(
+        src_path,
+        threads=threads,
+        metadata=meta,
+        tree=tree,
+        digests=digests,
+        base_blobs=base_blobs,
+        base_id=base_id,
+    )
+    meter = _meter(progress, plan.layout.tar_size)
+    if out is None:
+        sink = stdout if stdout is not None else sys.stdout.buffer
+        written = write_archive(plan, sink, level=level, threads=threads, progress=meter)
+        sink.flush()
+        return Packed(written, "-")
+    try:
+        if volume_size is not None:
+            from snaparc.airgap.volumes import SplitWriter
+
+            if force:
+                _remove_split_set(out)
+            with SplitWriter(out, volume_size) as writer:
+                written = write_archive(
+                    plan, cast(BinaryIO, writer), level=level, threads=threads, progress=meter
+                )
+        else:
+            with AtomicFile(out, force=force) as af:
+                written = write_archive(plan, af.file, level=level, threads=threads, progress=meter)
+    except SnaparcError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, f"writing {out}") from None
+    sums_written: tuple[Path, ...] = ()
+    if sums:
+        from snaparc.airgap.sums import write_sums
+
+        sums_written = tuple(write_sums(out))
+    return Packed(written, str(out), sums_written)
+
+
+def _check_split_target(out: Path, *, force: bool) -> None:
+    from snaparc.airgap.volumes import index_path_for, volume_name
+    from snaparc.staging import check_target
+
+    check_target(index_path_for(out), force=force, kind="file")
+    check_target(out.with_name(volume_name(out.name, 1)), force=force, kind="file")
+
+
+def _remove_split_set(out: Path) -> None:
+    from snaparc.airgap.volumes import read_index, split_index_path
+
+    index = split_index_path(out)
+    if index is None or not index.exists():
+        return
+    for path in read_index(index).paths():
+        path.unlink(missing_ok=True)
+    index.unlink()
+
+
+def snapshot_metadata(
+    src: Path,
+    files: list[str],
+    *,
+    allow_undeclared: bool,
+    digests: dict[str, str] | None = None,
+) -> dict[str, MetadataValue]:
+    """Metadata for a snapshot export; refuses undeclared files unless allowed.
+
+    `digests` (path -> sha256, from the packer's own hashing pass) saves
+    hashing every artifact a second time.
+    """
+    from snaparc.hf.snapshot import inspect_snapshot_tree
+
+    info = inspect_snapshot_tree(src, files, digests=digests)
+    if info is None:
+        return {}
+    if info.undeclared and not allow_undeclared:
+        shown = ", ".join(info.undeclared[:5]) + (" …" if len(info.undeclared) > 5 else "")
+        raise SourceError(
+            f"{src} is a snapshot export, but {len(info.undeclared)} files are not declared in "
+            f"its snapshot_manifest.json ({shown}); base weights or stray files may be "
+            "shipped by accident. Remove them, re-export, or pass --allow-undeclared."
+        )
+    return dict(info.metadata)
+
+
+# --- verify, ls, cat ----------------------------------------------------------------
+
+
+def verify(
+    archive: str | os.PathLike[str],
+    *,
+    threads: int = 0,
+    limits: Limits | None = None,
+    key: str | os.PathLike[str] | None = None,
+    require_signature: bool = False,
+    s3: S3Settings | None = None,
+    progress: ProgressFactory | None = None,
+) -> Verified:
+    """Check every byte of an archive (a file, `-`, split volumes or a mirror
+    target) against both digests, and its signature with `key`. Writes nothing."""
+    from snaparc.archive.reader import read_archive
+
+    source = classify_source(archive)
+    threads = check_threads(threads)
+    limits = check_limits(limits)
+    key_path = None if key is None else check_path(key, option="--key")
+    if require_signature and key_path is None:
+        raise UsageError("--require-signature needs --key PUB")
+    if key_path is not None and not source.is_local:
+        raise UsageError(
+            "signatures are checked on files: save the archive (or pull it), then verify it"
+        )
+    signature = None
+    if key_path is not None:
+        signature = check_signature(source, key_path)
+    with open_source(source, s3=s3) as opened:
+        meter = _meter(progress, opened.size)
+        report = read_archive(opened, None, threads=threads, limits=limits, progress=meter)
+    return Verified(report, signature)
+
+
+def check_signature(source: Source, key: Path) -> dict[str, str]:
+    """Verify the minisign signature beside a local archive (or its split index)."""
+    from snaparc.airgap import signature_target
+    from snaparc.airgap.minisign import verify_file
+
+    assert source.path is not None
+    verified = verify_file(signature_target(source.path), key)
+    return {"key_id": verified.key_id, "trusted_comment": verified.trusted_comment}
+
+
+def ls(
+    archive: str | os.PathLike[str],
+    *,
+    limits: Limits | None = None,
+    s3: S3Settings | None = None,
+) -> Listed:
+    """The archive id, files and metadata, from the archive's head only."""
+    from snaparc.archive.listing import read_listing
+
+    source = classify_source(archive)
+    limits = check_limits(limits)
+    with open_source(source, s3=s3) as opened:
+        return Listed(read_listing(opened, limits=limits))
+
+
+def cat(
+    archive: str | os.PathLike[str],
+    path: str,
+    out: BinaryIO,
+    *,
+    threads: int = 0,
+    limits: Limits | None = None,
+    s3: S3Settings | None = None,
+) -> Catted:
+    """Write one file's bytes to `out`, after both digests of them matched."""
+    from snaparc.archive.catfile import cat_file
+
+    source = classify_source(archive)
+    if not isinstance(path, str) or not path:
+        raise UsageError("PATH is empty: name a file inside the archive (`snaparc ls` lists them)")
+    threads = check_threads(threads)
+    limits = check_limits(limits)
+    with open_source(source, s3=s3) as opened:
+        entry = cat_file(opened, path, out, limits=limits, threads=threads)
+    return Catted(entry.path, entry.size, entry.blob)
+
+
+# --- unpack ---------------------------------------------------------------------------
+
+
+def unpack(
+    archive: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    threads: int = 0,
+    limits: Limits | None = None,
+    base: str | os.PathLike[str] | None = None,
+    s3: S3Settings | None = None,
+    progress: ProgressFactory | None = None,
+) -> Unpacked:
+    """Verify an archive and publish its tree at `dest`, complete or not at all."""
+    from snaparc.archive.unpack import unpack_archive
+
+    source = classify_source(archive)
+    target = check_path(dest, option="-C/--directory")
+    threads = check_threads(threads)
+    limits = check_limits(limits)
+    base_source = classify_base(base)
+    with open_source(source, s3=s3) as opened:
+        result = unpack_archive(
+            opened,
+            target,
+            force=force,
+            threads=threads,
+            limits=limits,
+            progress=_meter(progress, opened.size),
+            base=base_opener(base_source, s3=s3),
+        )
+    return Unpacked(result.target, result.report)
+
+
+def opened_archive(
+    archive: str | os.PathLike[str], *, s3: S3Settings | None = None
+) -> AbstractContextManager[ArchiveInput]:
+    """Open an archive the way every command does (for library callers)."""
+    return open_source(classify_source(archive), s3=s3)

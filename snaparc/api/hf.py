@@ -1,0 +1,129 @@
+"""export, materialize, materialize_cache: the Hugging Face commands of the API.
+
+Nothing here imports torch, transformers or peft; `export` with
+`processor_dir` loads transformers lazily, below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from snaparc.api.archive import ProgressFactory, _meter, base_opener, classify_base
+from snaparc.api.args import check_limits, check_path, check_repo_id, check_threads
+from snaparc.api.results import Exported, Materialized, MaterializedCache
+from snaparc.errors import UsageError
+from snaparc.format.limits import Limits
+from snaparc.mirror.url import S3Settings
+from snaparc.sources import classify_source, open_source
+
+
+def export(
+    store: str | os.PathLike[str],
+    base: str | os.PathLike[str],
+    *,
+    adapter_name: str | None = None,
+    adapter_path: str | os.PathLike[str] | None = None,
+    processor_dir: str | os.PathLike[str] | None = None,
+    processor: object | None = None,
+) -> Exported:
+    """Write the HF snapshot export of a store's adapter (atomically).
+
+    `base` is a base model registry key or the path of a base model spec
+    JSON file; `adapter_name` picks a named adapter, `adapter_path` an
+    adapter directory; `processor_dir` (loaded with AutoProcessor) or
+    `processor` (an object with `save_pretrained`) fills `processor/`.
+    """
+    from snaparc.hf import export_snapshot, load_base_spec
+    from snaparc.hf.store import check_adapter_name
+
+    store_path = check_path(store, option="--store")
+    if not isinstance(base, str | os.PathLike) or not os.fspath(base):
+        raise UsageError("--base is empty: give a base model key or a spec JSON file")
+    if adapter_name is not None and adapter_path is not None:
+        raise UsageError("--adapter-name and --adapter-path exclude each other")
+    if adapter_name is not None:
+        check_adapter_name(adapter_name)  # an export error (exit 9), as the store says
+    apath = None if adapter_path is None else check_path(adapter_path, option="--adapter-path")
+    pdir = None if processor_dir is None else check_path(processor_dir, option="--processor")
+    if pdir is not None and processor is not None:
+        raise UsageError("give a processor directory or a processor object, not both")
+    spec = load_base_spec(os.fspath(base))
+    result = export_snapshot(
+        store_path,
+        spec,
+        adapter_name=adapter_name,
+        adapter_path=apath,
+        processor=processor,
+        processor_dir=pdir,
+    )
+    return Exported(result)
+
+
+def materialize(
+    archive: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    threads: int = 0,
+    limits: Limits | None = None,
+    base: str | os.PathLike[str] | None = None,
+    s3: S3Settings | None = None,
+    progress: ProgressFactory | None = None,
+) -> Materialized:
+    """Verify an archived snapshot export and publish its tree at `dest`
+    (read-only), loadable by `PeftModel` and `AutoProcessor`."""
+    from snaparc.hf.materialize import materialize_hf_dir
+
+    source = classify_source(archive)
+    target = check_path(dest, option="DEST")
+    threads = check_threads(threads)
+    limits = check_limits(limits)
+    base_source = classify_base(base)
+    with open_source(source, s3=s3) as opened:
+        result = materialize_hf_dir(
+            opened,
+            target,
+            force=force,
+            threads=threads,
+            limits=limits,
+            progress=_meter(progress, opened.size),
+            base=base_opener(base_source, s3=s3),
+        )
+    return Materialized(result)
+
+
+def materialize_cache(
+    archive: str | os.PathLike[str],
+    *,
+    repo_id: str,
+    cache_dir: str | os.PathLike[str] | None = None,
+    threads: int = 0,
+    limits: Limits | None = None,
+    base: str | os.PathLike[str] | None = None,
+    s3: S3Settings | None = None,
+    progress: ProgressFactory | None = None,
+) -> MaterializedCache:
+    """Verify an archived snapshot export and publish it in a hub cache as
+    `repo_id` (default cache: HF_HUB_CACHE, else $HF_HOME/hub, else
+    ~/.cache/huggingface/hub), for `PeftModel.from_pretrained(base, repo_id)`
+    offline."""
+    from snaparc.hf.materialize import materialize_hf_cache
+
+    source = classify_source(archive)
+    repo_id = check_repo_id(repo_id)
+    cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
+    threads = check_threads(threads)
+    limits = check_limits(limits)
+    base_source = classify_base(base)
+    with open_source(source, s3=s3) as opened:
+        result = materialize_hf_cache(
+            opened,
+            repo_id=repo_id,
+            cache_dir=Path(cache) if cache is not None else None,
+            threads=threads,
+            limits=limits,
+            progress=_meter(progress, opened.size),
+            base=base_opener(base_source, s3=s3),
+        )
+    return MaterializedCache(result)

@@ -1,0 +1,322 @@
+"""What every API function returns: one `Result` shape.
+
+Each result is a frozen dataclass whose fields are the outcome (the lower
+layers' reports are kept whole where a caller may want more), and whose
+`to_json()` is the document `--json` prints. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from snaparc.archive.listing import Listing
+    from snaparc.archive.pack import WrittenArchive
+    from snaparc.archive.reader import ReadReport
+    from snaparc.hf.export import SnapshotResult
+    from snaparc.hf.materialize import CacheResult, MaterializeResult, SnapshotCheck
+    from snaparc.mirror.pull import MirrorListing, PullReport
+    from snaparc.mirror.push import PushReport
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The base of every API result."""
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Packed(Result):
+    written: WrittenArchive
+    output: str  # the path, or "-" for stdout
+    sums: tuple[Path, ...] = ()
+
+    @property
+    def archive_id(self) -> str:
+        return self.written.archive_id
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.written.manifest
+        return {
+            "archive_id": self.archive_id,
+            "output": self.output,
+            "files": len(m.files),
+            "blobs": len(m.blobs),
+            "tree_bytes": m.total_size,
+            "blob_bytes": m.blob_bytes,
+            "compressed_bytes": self.written.compressed_bytes,
+            "frames": self.written.frames,
+            "metadata": m.metadata,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verified(Result):
+    report: ReadReport
+    signature: dict[str, str] | None = None
+
+    @property
+    def archive_id(self) -> str:
+        return self.report.archive_id
+
+    @property
+    def external_blobs(self) -> int:
+        m = self.report.manifest
+        return len(m.blobs) - len(m.stored_blobs)
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "ok": True,
+            "archive_id": r.archive_id,
+            "format_version": r.manifest.format_version,
+            "created_by": r.manifest.created_by,
+            "files": len(r.manifest.files),
+            "blobs": len(r.manifest.blobs),
+            "blobs_verified": r.blobs_verified,
+            "bytes_verified": r.bytes_verified,
+            "compressed_bytes": r.compressed_bytes,
+            "frames": r.frames,
+            "digests": ["sha256", "blake3"],
+            "signature": self.signature,
+            "base": r.manifest.base,
+            "external_blobs": self.external_blobs,
+            "metadata": r.manifest.metadata,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Listed(Result):
+    listing: Listing
+
+    @property
+    def archive_id(self) -> str:
+        return self.listing.archive_id
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.listing.manifest
+        blobs = m.blob_index()
+        return {
+            "archive_id": self.archive_id,
+            "format_version": m.format_version,
+            "created_by": m.created_by,
+            "compressed_bytes": self.listing.compressed_size,
+            "tree_bytes": m.total_size,
+            "blob_bytes": m.blob_bytes,
+            "metadata": m.metadata,
+            "base": m.base,
+            "dirs": m.dirs,
+            "files": [
+                {
+                    "path": f.path,
+                    "size": f.size,
+                    "executable": f.executable,
+                    "sha256": f.blob,
+                    "blake3": blobs[f.blob].blake3,
+                    "external": blobs[f.blob].external,
+                }
+                for f in m.files
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Catted(Result):
+    path: str
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class Unpacked(Result):
+    target: Path
+    report: ReadReport
+
+    @property
+    def archive_id(self) -> str:
+        return self.report.archive_id
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.report.manifest
+        return {
+            "archive_id": self.archive_id,
+            "target": str(self.target),
+            "files": len(m.files),
+            "tree_bytes": m.total_size,
+            "bytes_verified": self.report.bytes_verified,
+        }
+
+
+def _snapshot_json(report: ReadReport, snap: SnapshotCheck) -> dict[str, Any]:
+    return {
+        "archive_id": report.archive_id,
+        "base_model_hf_id": snap.base_model_hf_id,
+        "base_model_revision": snap.base_model_revision,
+        "modality": snap.modality,
+        "adapter_version": snap.adapter_version,
+        "adapter_name": snap.adapter_name,
+        "undeclared": list(snap.undeclared),
+        "checked": list(snap.checks),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Materialized(Result):
+    """A snapshot export tree published at `target` (`result` has the details)."""
+
+    result: MaterializeResult
+
+    @property
+    def archive_id(self) -> str:
+        return self.result.archive_id
+
+    @property
+    def target(self) -> Path:
+        return self.result.target
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.result
+        return {"target": str(r.target), **_snapshot_json(r.report, r.snapshot)}
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializedCache(Result):
+    """A snapshot published into a hub cache (`result` has the details)."""
+
+    result: CacheResult
+
+    @property
+    def archive_id(self) -> str:
+        return self.result.archive_id
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "repo_id": r.repo_id,
+            "cache_dir": str(r.cache_dir),
+            "repo_dir": str(r.repo_dir),
+            "revision": r.revision,
+            "snapshot_dir": str(r.snapshot_dir),
+            "blobs_written": r.blobs_written,
+            "blobs_reused": r.blobs_reused,
+            "files": r.files,
+            "merged": [list(m) for m in r.merged],
+            "conflicts": [
+                {
+                    "repo_path": c.repo_path,
+                    "kept": c.kept,
+                    "moved": c.moved,
+                    "moved_to": c.moved_to,
+                    "reason": c.reason,
+                }
+                for c in r.conflicts
+            ],
+            **_snapshot_json(r.report, r.snapshot),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Exported(Result):
+    result: SnapshotResult
+
+    @property
+    def export_dir(self) -> Path:
+        return self.result.export_dir
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "export_dir": str(r.export_dir),
+            "manifest": str(r.manifest_path),
+            "modality": r.manifest.modality,
+            "adapter_version": r.manifest.adapter_version,
+            "adapter_name": r.manifest.adapter_name,
+            "artifacts": len(r.artifacts),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed(Result):
+    report: PushReport
+    url: str
+
+    @property
+    def archive_id(self) -> str:
+        return self.report.archive_id
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "archive_id": r.archive_id,
+            "ref": r.ref,
+            "bytes_sent": r.bytes_sent,
+            "bytes_skipped": r.bytes_skipped,
+            "objects_sent": r.objects_sent,
+            "objects_skipped": r.objects_skipped,
+            "record_written": r.record_written,
+            "kept_other_encoding": r.kept_other_encoding,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled(Result):
+    report: PullReport
+
+    @property
+    def archive_id(self) -> str:
+        return self.report.archive_id
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "archive_id": r.archive_id,
+            "output": str(r.output),
+            "bytes": r.bytes_received,
+            "blobs_verified": r.blobs_verified,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorListed(Result):
+    listing: MirrorListing
+
+    def to_json(self) -> dict[str, Any]:
+        return {"refs": self.listing.refs, "archives": sorted(self.listing.archives)}
+
+
+@dataclass(frozen=True, slots=True)
+class KeysWritten(Result):
+    key_id: str
+    public_key: Path
+    secret_key: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "public_key": str(self.public_key),
+            "secret_key": str(self.secret_key),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Signed(Result):
+    target: Path
+    signature: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": str(self.target), "signature": str(self.signature)}
+
+
+@dataclass(frozen=True, slots=True)
+class SumsWritten(Result):
+    paths: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"written": [str(p) for p in self.paths]}
