@@ -73,10 +73,8 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from snaparc.airgap import signature_target
-    from snaparc.airgap.minisign import is_encrypted_secret_key, sign_file
+    from snaparc.airgap.minisign import is_encrypted_secret_key, read_password_file, sign_file
     from snaparc.errors import InputNotFoundError, SignatureError
 
     target = signature_target(args.archive)
@@ -85,13 +83,7 @@ def _sign(args: argparse.Namespace) -> int:
     password: str | None = None
     if is_encrypted_secret_key(args.secret_key):
         if args.password_file is not None:
-            try:
-                lines = Path(args.password_file).read_text().splitlines()
-            except OSError as exc:
-                raise InputNotFoundError(
-                    f"cannot read password file {args.password_file}: {exc.strerror}"
-                ) from None
-            password = lines[0] if lines else ""
+            password = read_password_file(args.password_file)
         elif sys.stdin.isatty():
             import getpass
 

@@ -13,7 +13,7 @@ goes through `open_regular_file`, which:
    cannot block the open (and `O_CLOEXEC`);
 3. `fstat`s the descriptor and refuses again unless it is a regular file:
    what is read is what was checked;
-4. clears `O_NONBLOCK` and returns a buffered binary file object.
+4. clears `O_NONBLOCK` and returns a buffered binary file (`io.BufferedReader`).
 
 Errors, all `SnaparcError`s:
 
@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import stat
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from snaparc.errors import (
     InputNotFoundError,
@@ -76,7 +77,7 @@ def open_regular_file(
     *,
     what: str,
     missing: ErrorFactory = InputNotFoundError,
-) -> BinaryIO:
+) -> io.BufferedReader:
     """Open `path` for reading if it is a regular file; refuse anything else at once.
 
     `what` names the file in messages ("signature file", "split archive
@@ -114,15 +115,17 @@ def read_regular_file(
 ) -> bytes:
     """The whole content of the regular file `path`, refused if over `limit` bytes.
 
-    At most `limit + 1` bytes are read, however large the file is.
+    A file whose size is over `limit` is refused before a byte is read, and
+    at most `limit + 1` bytes are read from one that grows meanwhile.
     """
     name = os.fspath(path)
     with open_regular_file(name, what=what, missing=missing) as f:
         try:
-            data = f.read(limit + 1)
+            size = os.fstat(f.fileno()).st_size
+            data = b"" if size > limit else f.read(limit + 1)
         except OSError as exc:
             raise _os_error(exc, name, what, missing) from exc
-    if len(data) > limit:
+    if size > limit or len(data) > limit:
         raise too_large(f"{what} {name} is larger than {limit} bytes", path=name)
     return data
 
