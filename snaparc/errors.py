@@ -104,6 +104,18 @@ class InputNotFoundError(UsageError, FileNotFoundError):
     """The input archive or directory does not exist."""
 
 
+class NotRegularFileError(UsageError):
+    """A path that must name a regular file names a FIFO, directory, socket or device.
+
+    `kind` says what it is ("FIFO", "directory", ...). Raised before the
+    path is read, so a FIFO cannot block the command (snaparc.sources.regular).
+    """
+
+    def __init__(self, message: str, *, path: str, kind: str) -> None:
+        super().__init__(message, path=path)
+        self.kind = kind
+
+
 # --- 3: refused as unsafe ----------------------------------------------------
 
 
@@ -222,6 +234,7 @@ ALL_ERROR_CLASSES: tuple[type[SnaparcError], ...] = (
     IdentityMismatchError,
     UsageError,
     InputNotFoundError,
+    NotRegularFileError,
     UnsafeArchiveError,
     UnsafePathError,
     UnsafeMemberError,

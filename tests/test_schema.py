@@ -88,6 +88,16 @@ def test_thin_archive_manifest_is_valid() -> None:
     VALIDATOR.validate(json.loads(data))
 
 
+def test_build_manifest_refuses_base_and_external_blobs_apart() -> None:
+    """`base` is set exactly when a blob is external: the writer builds nothing else."""
+    h = "ab" * 32
+    file = FileEntry(path="w.bin", size=3, executable=False, blob=h)
+    for external, base in ((False, "ef" * 32), (True, None)):
+        blob = BlobEntry(digests=Digests(blake3="cd" * 32, sha256=h), size=3, external=external)
+        with pytest.raises(errors.ManifestError):
+            build_manifest(files=[file], dirs=[], blobs=[blob], created_by="test", base=base)
+
+
 def _set(path: str, value: Any) -> Callable[[Obj], None]:
     """A mutation setting obj[path...] (dotted; integers index lists)."""
 
@@ -138,6 +148,8 @@ BOTH_REFUSE: list[tuple[str, Callable[[Obj], None], type[errors.SnaparcError]]] 
     ("external-false", _set("blobs.0.external", False), errors.NonCanonicalError),
     ("base-null", _set("base", None), errors.NonCanonicalError),
     ("base-not-hex", _set("base", "x" * 64), errors.ManifestError),
+    ("base-without-external-blob", _set("base", "ab" * 32), errors.ManifestError),
+    ("external-blob-without-base", _set("blobs.0.external", True), errors.ManifestError),
     ("metadata-list", _set("metadata.k", [1]), errors.ManifestError),
     ("metadata-object", _set("metadata.k", {"a": 1}), errors.ManifestError),
     ("metadata-empty-key", _set("metadata.", "x"), errors.ManifestError),
@@ -218,10 +230,6 @@ def _beneath_empty_dir(obj: Obj) -> None:
     obj["dirs"] = sorted([*obj["dirs"], "bin"])
 
 
-def _external_without_base(obj: Obj) -> None:
-    obj["blobs"][0]["external"] = True
-
-
 # Accepted by the schema, refused by the parser: the rules a schema cannot say.
 PARSER_ONLY: list[tuple[str, Callable[[Obj], None], type[errors.SnaparcError]]] = [
     ("files-unsorted", _swap_files, errors.NonCanonicalError),
@@ -234,7 +242,6 @@ PARSER_ONLY: list[tuple[str, Callable[[Obj], None], type[errors.SnaparcError]]] 
     ("path-not-nfc", _non_nfc, errors.UnsafePathError),
     ("path-both-file-and-dir", _file_and_dir, errors.UnsafePathError),
     ("entries-beneath-empty-dir", _beneath_empty_dir, errors.UnsafePathError),
-    ("external-without-base", _external_without_base, errors.ManifestError),
 ]
 
 
@@ -280,6 +287,19 @@ def test_newer_minor_may_add_top_level_fields() -> None:
     assert _schema_ok(obj)
     parsed = parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)
     assert parsed.format_version == "1.1"
+
+
+def test_newer_minor_may_write_a_null_base() -> None:
+    """A null `base` is no base: valid without external blobs, refused with one."""
+    obj = _basic()
+    obj["format_version"] = "1.1"
+    obj["base"] = None
+    assert _schema_ok(obj)
+    assert parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS).base is None
+    obj["blobs"][0]["external"] = True
+    assert not _schema_ok(obj)
+    with pytest.raises(errors.ManifestError):
+        parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)
 
 
 def test_schema_cannot_tell_floats_from_integers() -> None:

@@ -22,7 +22,9 @@ standard alphabet with padding):
 
 Every failure that concerns a key or a signature raises a `SignatureError`
 subclass (exit code 11); a missing input file raises `InputNotFoundError`
-(exit 2); an existing key file without `force` raises `DestinationError`.
+(exit 2), one that is not a regular file (a FIFO, a directory) raises
+`NotRegularFileError` (exit 2) before it is read (`snaparc.sources.regular`);
+an existing key file without `force` raises `DestinationError`.
 Files are hashed in 1 MiB reads, so multi-GB archives use constant memory.
 """
 
@@ -47,7 +49,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from snaparc.airgap._atomic import atomic_write_bytes, os_error
-from snaparc.errors import DestinationError, InputNotFoundError, SignatureError
+from snaparc.errors import DestinationError, SignatureError, UsageError
+from snaparc.sources.regular import open_regular_file, read_regular_file
 
 SIG_SUFFIX = ".minisig"
 UNTRUSTED_PREFIX = "untrusted comment: "
@@ -357,7 +360,9 @@ def _parse_public_key_line(line: str, where: str) -> PublicKey:
 
 
 def _read_key_lines(path: Path, what: str) -> list[str]:
-    data = _read_small_file(path, what, missing=InputNotFoundError)
+    data = read_regular_file(
+        path, limit=_MAX_TEXT_FILE_BYTES, what=f"{what} file", too_large=MalformedKeyError
+    )
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
@@ -369,22 +374,16 @@ def _read_key_lines(path: Path, what: str) -> list[str]:
     return lines
 
 
-def _read_small_file(
-    path: Path, what: str, *, missing: type[InputNotFoundError] | type[MissingSignatureError]
-) -> bytes:
+def read_password_file(path: str | os.PathLike[str]) -> str:
+    """The password of an encrypted secret key: the first line of the regular
+    file `path`, without its line end (empty for an empty file)."""
+    data = read_regular_file(path, limit=_MAX_TEXT_FILE_BYTES, what="password file")
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_TEXT_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise missing(f"{what} file not found: {path}", path=str(path)) from None
-    except IsADirectoryError:
-        raise missing(f"{what} file is a directory: {path}", path=str(path)) from None
-    except OSError as exc:
-        raise os_error(exc, f"cannot read {what}", path) from exc
-    if len(data) > _MAX_TEXT_FILE_BYTES:
-        cls = MalformedSignatureError if missing is MissingSignatureError else MalformedKeyError
-        raise cls(f"{path}: too large to be a minisign {what} file", path=str(path))
-    return data
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"password file {path} is not UTF-8 text", path=str(path)) from None
+    lines = text.splitlines()
+    return lines[0] if lines else ""
 
 
 def _b64(text: str, error: type[SignatureError], message: str) -> bytes:
@@ -424,7 +423,7 @@ def sign_file(
         trusted_comment = f"timestamp:{int(time.time())}\tfile:{path.name}\thashed"
     _check_comment(trusted_comment, "trusted comment", TRUSTED_COMMENT_MAX_BYTES)
     _check_comment(untrusted_comment, "untrusted comment")
-    digest = _blake2b_file(path)
+    digest = _blake2b_file(path, "file to sign")
     signature = key.private_key.sign(digest)
     global_sig = key.private_key.sign(signature + trusted_comment.encode())
     text = (
@@ -464,10 +463,8 @@ def verify_file(
             f"{sig_file} was made by key {key_id_hex(sig.key_id)}, "
             f"but the public key is {key.key_id_hex}"
         )
-    if not path.exists():
-        raise InputNotFoundError(f"file to verify not found: {path}", path=str(path))
     hashed = sig.algorithm == SIGALG_HASHED
-    message = _blake2b_file(path) if hashed else _read_whole_file(path)
+    message = _blake2b_file(path, "file to verify") if hashed else _read_legacy_file(path)
     verifier = Ed25519PublicKey.from_public_bytes(key.public_bytes)
     try:
         verifier.verify(sig.signature, message)
@@ -498,7 +495,13 @@ class _ParsedSignature:
 
 
 def _parse_signature_file(sig_file: Path) -> _ParsedSignature:
-    data = _read_small_file(sig_file, "signature", missing=MissingSignatureError)
+    data = read_regular_file(
+        sig_file,
+        limit=_MAX_TEXT_FILE_BYTES,
+        what="signature file",
+        missing=MissingSignatureError,
+        too_large=MalformedSignatureError,
+    )
     lines = [line.rstrip(b"\r") for line in data.split(b"\n")]
     if len(lines) < 4:
         raise MalformedSignatureError(f"{sig_file}: a minisign signature has four lines")
@@ -531,31 +534,29 @@ def _parse_signature_file(sig_file: Path) -> _ParsedSignature:
     )
 
 
-def _blake2b_file(path: Path) -> bytes:
-    """BLAKE2b-512 of the file, read in 1 MiB chunks."""
+def _blake2b_file(path: Path, what: str) -> bytes:
+    """BLAKE2b-512 of the regular file `path`, read in 1 MiB chunks."""
     h = hashlib.blake2b(digest_size=64)
     buf = bytearray(_READ_SIZE)
     view = memoryview(buf)
-    try:
-        with open(path, "rb", buffering=0) as f:
+    with open_regular_file(path, what=what) as f:
+        try:
             while n := f.readinto(buf):
                 h.update(view[:n])
-    except FileNotFoundError:
-        raise InputNotFoundError(f"file not found: {path}", path=str(path)) from None
-    except OSError as exc:
-        raise os_error(exc, "cannot read", path) from exc
+        except OSError as exc:
+            raise os_error(exc, "cannot read", path) from exc
     return h.digest()
 
 
-def _read_whole_file(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > LEGACY_MAX_FILE_BYTES:
-            raise BadSignatureError(
-                f"{path}: legacy (non-prehashed) signatures are refused for files over 1 GiB"
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputNotFoundError(f"file not found: {path}", path=str(path)) from None
-    except OSError as exc:
-        raise os_error(exc, "cannot read", path) from exc
+def _read_legacy_file(path: Path) -> bytes:
+    """The whole file a legacy ``"Ed"`` signature signs (at most 1 GiB, as minisign)."""
+
+    def too_large(message: str, *, path: str) -> BadSignatureError:
+        return BadSignatureError(
+            f"{path}: legacy (non-prehashed) signatures are refused for files over 1 GiB",
+            path=path,
+        )
+
+    return read_regular_file(
+        path, limit=LEGACY_MAX_FILE_BYTES, what="file to verify", too_large=too_large
+    )

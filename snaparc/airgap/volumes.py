@@ -43,6 +43,7 @@ from snaparc.errors import (
     UnsupportedVersionError,
     UsageError,
 )
+from snaparc.sources.regular import read_regular_file
 from snaparc.staging import AppendFile
 
 if TYPE_CHECKING:
@@ -174,19 +175,22 @@ class VolumeIndex:
 
 
 def read_index(index_path: str | os.PathLike[str]) -> VolumeIndex:
-    """Read and validate an index file; raise VolumeIndexError if it is not sound."""
+    """Read and validate an index file; raise VolumeIndexError if it is not sound
+    (NotRegularFileError, before reading, if it is a FIFO, directory, ...)."""
     path = Path(index_path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(_MAX_INDEX_BYTES + 1)
-    except FileNotFoundError:
-        raise MissingVolumeError(
-            f"split archive index missing: {path}", volume=path.name, path=str(path)
-        ) from None
-    except OSError as exc:
-        raise os_error(exc, "cannot read", path) from exc
-    if len(raw) > _MAX_INDEX_BYTES:
-        raise VolumeIndexError(f"{path}: index file too large", path=str(path))
+
+    def missing(message: str, *, path: str) -> MissingVolumeError:
+        return MissingVolumeError(
+            f"split archive index missing: {path}", volume=Path(path).name, path=path
+        )
+
+    raw = read_regular_file(
+        path,
+        limit=_MAX_INDEX_BYTES,
+        what="split archive index",
+        missing=missing,
+        too_large=VolumeIndexError,
+    )
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

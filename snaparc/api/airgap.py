@@ -51,7 +51,7 @@ def sign(
     `password_file`, or `ask_password(key_path)` (the CLI prompts on a terminal).
     """
     from snaparc.airgap import signature_target
-    from snaparc.airgap.minisign import is_encrypted_secret_key, sign_file
+    from snaparc.airgap.minisign import is_encrypted_secret_key, read_password_file, sign_file
 
     source = _local_archive(archive, "sign")
     sec = check_path(secret_key, option="-s/--secret-key")
@@ -62,7 +62,7 @@ def sign(
     target = signature_target(source.path)
     if password is None and is_encrypted_secret_key(sec):
         if pw_file is not None:
-            password = _read_password(pw_file)
+            password = read_password_file(pw_file)
         elif ask_password is not None:
             password = ask_password(sec)
         else:
@@ -72,16 +72,6 @@ def sign(
             )
     signature = sign_file(target, sec, trusted_comment, password=password)
     return Signed(target, signature)
-
-
-def _read_password(path: Path) -> str:
-    from snaparc.errors import InputNotFoundError
-
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise InputNotFoundError(f"cannot read password file {path}: {exc.strerror}") from None
-    return lines[0] if lines else ""
 
 
 def sums(archive: str | os.PathLike[str]) -> SumsWritten:

@@ -394,8 +394,7 @@ def check_manifest(m: Manifest, *, limits: Limits) -> None:
             raise NonCanonicalError("manifest: dirs are not sorted")
         prev_dir = d
     check_tree((f.path for f in m.files), m.dirs)
-    if m.base is None and any(b.external for b in m.blobs):
-        raise ManifestError("manifest: external blobs without a base archive id")
+    _check_base(m)
     frames = sum(-(-(b.size + 1024) // FRAME_SIZE) for b in m.blobs if not b.external)
     if frames > limits.max_frames:
         raise LimitExceededError(
@@ -415,6 +414,17 @@ def check_manifest(m: Manifest, *, limits: Limits) -> None:
         )
 
 
+def _check_base(m: Manifest) -> None:
+    """`base` is present exactly when a blob is external (a thin archive)."""
+    external = any(b.external for b in m.blobs)
+    if m.base is None and external:
+        raise ManifestError("manifest: external blobs without a base archive id")
+    if m.base is not None and not external:
+        raise ManifestError(
+            "manifest: a base archive id but no external blob (only a thin archive has a base)"
+        )
+
+
 def build_manifest(
     *,
     files: list[FileEntry],
@@ -424,8 +434,11 @@ def build_manifest(
     metadata: dict[str, MetadataValue] | None = None,
     base: str | None = None,
 ) -> Manifest:
-    """A manifest in canonical order from unsorted parts (the writer's path)."""
-    return Manifest(
+    """A manifest in canonical order from unsorted parts (the writer's path).
+
+    `base` must be given exactly when a blob is external (else ManifestError).
+    """
+    manifest = Manifest(
         format=FORMAT_NAME,
         format_version=FORMAT_VERSION,
         created_by=created_by,
@@ -435,3 +448,5 @@ def build_manifest(
         metadata=dict(metadata or {}),
         base=base,
     )
+    _check_base(manifest)
+    return manifest

@@ -20,13 +20,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from snaparc.errors import ExportError
+from snaparc.errors import ExportError, IOFailure
+from snaparc.sources.regular import read_regular_file
 
 Modality = Literal["text", "vision-language", "audio-language"]
 
 _REVISION_PATTERN = r"^[0-9a-f]{40}$"
 _HF_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 _KEY_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_MAX_SPEC_FILE_BYTES = 1 << 20  # a spec is a few hundred bytes
 
 
 class BaseSpecError(ExportError):
@@ -159,14 +161,18 @@ def load_base_spec(key_or_json_path: str | Path) -> BaseModelSpec:
 
 def _load_spec_file(path: Path) -> BaseModelSpec:
     try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BaseSpecError(
-            f"cannot read base model spec {path}: {exc.strerror or exc}", path=str(path)
-        ) from exc
+        raw = read_regular_file(
+            path,
+            limit=_MAX_SPEC_FILE_BYTES,
+            what="base model spec",
+            missing=_spec_not_found,
+            too_large=BaseSpecError,
+        )
+    except IOFailure as exc:
+        raise BaseSpecError(exc.message, path=str(path)) from exc
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BaseSpecError(
             f"base model spec {path} is not valid JSON: {exc}", path=str(path)
         ) from exc
@@ -176,6 +182,10 @@ def _load_spec_file(path: Path) -> BaseModelSpec:
         raise BaseSpecError(
             f"base model spec {path} is ill-shaped: {_summarize(exc)}", path=str(path)
         ) from exc
+
+
+def _spec_not_found(message: str, *, path: str) -> BaseSpecError:
+    return BaseSpecError(f"cannot read base model spec {path}: no such file", path=path)
 
 
 def _summarize(exc: ValidationError) -> str:

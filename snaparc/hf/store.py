@@ -10,7 +10,8 @@ Layout under a store root:
 
 A pointer that is missing, empty, not a directory once resolved, or that
 resolves (symlinks included) outside the store root is refused with an
-`AdapterResolutionError` that says what to do.
+`AdapterResolutionError` that says what to do; a pointer that is not a
+regular file (a FIFO, a directory) with `NotRegularFileError`, before it is read.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from snaparc.errors import ExportError
+from snaparc.errors import ExportError, IOFailure
+from snaparc.sources.regular import read_regular_file
 
 ADAPTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 VERSION_DIR_RE = re.compile(r"^v(\d{4})$")
 CURRENT_POINTER = "current.txt"
 ADAPTER_CONFIG = "adapter_config.json"
+_MAX_POINTER_BYTES = 64 * 1024  # far more than any store-relative path
 
 
 class AdapterResolutionError(ExportError):
@@ -117,13 +120,20 @@ def _existing_dir(path: Path, *, what: str) -> Path:
 
 def _follow_pointer(root: Path, pointer: Path) -> Path:
     hint = "run training first, or pass --adapter-path"
+
+    def missing(message: str, *, path: str) -> AdapterResolutionError:
+        return AdapterResolutionError(f"no adapter pointer at {path}; {hint}", path=path)
+
     try:
-        text = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError as exc:
-        raise AdapterResolutionError(
-            f"no adapter pointer at {pointer}; {hint}", path=str(pointer)
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = read_regular_file(
+            pointer,
+            limit=_MAX_POINTER_BYTES,
+            what="adapter pointer",
+            missing=missing,
+            too_large=AdapterResolutionError,
+        )
+        text = raw.decode("utf-8").strip()
+    except (IOFailure, UnicodeDecodeError) as exc:
         raise AdapterResolutionError(
             f"cannot read adapter pointer {pointer}: {exc}", path=str(pointer)
         ) from exc

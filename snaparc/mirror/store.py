@@ -38,10 +38,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import BinaryIO, Literal, Protocol, TypeVar
 
-from snaparc.errors import RemoteError, RemoteNotFoundError
+from snaparc.errors import (
+    InputNotFoundError,
+    IOFailure,
+    NotRegularFileError,
+    RemoteError,
+    RemoteNotFoundError,
+)
 from snaparc.mirror.url import MirrorURL, S3Settings, s3_settings
+from snaparc.sources.regular import open_regular_file
 from snaparc.staging import disown, own
 
 PutMode = Literal["create", "overwrite"]
@@ -75,6 +82,14 @@ class BucketNotFoundError(MirrorNotFoundError):
 
 class ObjectExistsError(RemoteError, FileExistsError):
     """A create-only put found the key already present."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class MirrorObjectTypeError(RemoteError):
+    """A directory mirror's key names a FIFO, socket or device, not a file."""
 
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
@@ -140,6 +155,9 @@ class DirStore:
     are fsynced, then published with `os.link` (create: fails if the name
     exists, atomically) or `os.replace` (overwrite). Concurrent writers in
     several processes are safe; leftover `.tmp-*` files are never listed.
+    Reads open only regular files: a FIFO, socket or device at a key raises
+    `MirrorObjectTypeError` at once (a FIFO would block the read forever), and
+    a directory is no object (`ObjectNotFoundError`).
     """
 
     def __init__(self, root: Path, *, create: bool = False) -> None:
@@ -161,25 +179,38 @@ class DirStore:
         return self.root / check_key(key)
 
     def get(self, key: str) -> bytes:
-        try:
-            with open(self._path(key), "rb") as f:
+        with self._open(key) as f:
+            try:
                 return f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise ObjectNotFoundError(f"{self.describe(key)} not found", key=key) from None
-        except OSError as exc:
-            raise _os_error(exc, f"cannot read {self.describe(key)}") from None
+            except OSError as exc:
+                raise _os_error(exc, f"cannot read {self.describe(key)}") from None
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         if start < 0 or end < start:
             raise ValueError(f"bad range [{start}, {end})")
-        try:
-            with open(self._path(key), "rb") as f:
+        with self._open(key) as f:
+            try:
                 f.seek(start)
                 return f.read(end - start)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            except OSError as exc:
+                raise _os_error(exc, f"cannot read {self.describe(key)}") from None
+
+    def _open(self, key: str) -> BinaryIO:
+        try:
+            return open_regular_file(self._path(key), what="mirror object")
+        except InputNotFoundError:
             raise ObjectNotFoundError(f"{self.describe(key)} not found", key=key) from None
-        except OSError as exc:
-            raise _os_error(exc, f"cannot read {self.describe(key)}") from None
+        except NotRegularFileError as exc:
+            if exc.kind == "directory":  # a prefix, not an object: absent, as in every store
+                raise ObjectNotFoundError(f"{self.describe(key)} not found", key=key) from None
+            raise MirrorObjectTypeError(
+                f"mirror object {self.describe(key)} is a {exc.kind}, not a regular file",
+                key=key,
+            ) from None
+        except IOFailure as exc:  # raised from the OSError: permission, loop, ...
+            cause = exc.__cause__
+            error = cause if isinstance(cause, OSError) else exc
+            raise _os_error(error, f"cannot read {self.describe(key)}") from None
 
     def head(self, key: str) -> ObjectInfo | None:
         try:

@@ -309,6 +309,15 @@ def path_traversal(basic: bytes) -> bytes:
     return assemble(members)
 
 
+def base_without_external(basic: bytes) -> bytes:
+    """A `base` archive id in a manifest whose blobs are all stored: only a
+    thin archive (one with an external blob) may name a base."""
+    members = split_members(basic)
+    base = hashlib.sha256(b"a base archive that is not needed").hexdigest()
+    _manifest_edit(members, b'"blobs":', f'"base":"{base}","blobs":'.encode())
+    return assemble(members)
+
+
 @dataclass(frozen=True)
 class CorruptVector:
     name: str
@@ -374,6 +383,13 @@ CORRUPT: tuple[CorruptVector, ...] = (
         3,
         "UnsafePathError",
         'a manifest path "../README.txt"',
+    ),
+    CorruptVector(
+        "base-without-external",
+        base_without_external,
+        3,
+        "ManifestError",
+        'a "base" archive id, but no blob is external: not a thin archive',
     ),
 )
 

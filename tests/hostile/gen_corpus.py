@@ -773,6 +773,10 @@ def _external(o: dict[str, Any], _: dict[str, bytes]) -> None:
 
 
 case("manifest_external_blob_without_base", everywhere(ManifestError))(_mhook(_external))
+# The converse: a base archive id, but every blob stored (only a thin archive names a base).
+case("manifest_base_without_external_blob", everywhere(ManifestError))(
+    _mhook(lambda o, _: o.update(base=F.sha256(b"some other archive's manifest")))
+)
 
 # --- zstd stream -------------------------------------------------------------
 

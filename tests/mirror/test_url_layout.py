@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,6 @@ def test_looks_like_mirror_target(tmp_path: Path) -> None:
 def test_dir_store_permission_error_is_exit_10(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import builtins
-
     from snaparc.mirror.store import DirStore
 
     store = DirStore(tmp_path / "s", create=True)
@@ -166,7 +165,7 @@ def test_dir_store_permission_error_is_exit_10(
     def deny(*args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(builtins, "open", deny)
+    monkeypatch.setattr(os, "open", deny)  # reads open with os.open (snaparc.sources.regular)
     with pytest.raises(RemotePermissionError, match="permission denied") as info:
         store.get("k")
     assert info.value.exit_code == 10
