@@ -7,7 +7,7 @@ Layering (each layer only uses the ones above it):
   that says which frame holds which bytes. Bytes in, bytes out; no threads,
   no files, no CLI.
 - operations: `pack`, `reader` (the one verified streaming reader), `verify`,
-  `unpack`, `listing`, `catfile`, `staging` (atomic publish), and the HF
+  `unpack`, `listing`, `catfile`, `publish` (atomic publishing), and the HF
   (`snaparc.hf`), mirror (`snaparc.mirror`) and air-gap (`snaparc.airgap`)
   packages built on them.
 - `snaparc.cli`: the only place that prints or exits.

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from snaparc import directio
 from snaparc.errors import (
     CorruptArchiveError,
     LimitExceededError,
@@ -35,6 +34,7 @@ from snaparc.format.seektable import (
 )
 from snaparc.format.zstdframes import FrameSplitter, RawFrame, check_frame_header
 from snaparc.hashing import DualHasher
+from snaparc.publish import directio
 from snaparc.reader import (
     check_digests,
     check_member_header,

@@ -20,9 +20,9 @@ from snaparc.inputs import archive_size, open_archive_input
 from snaparc.listing import read_listing
 from snaparc.pack import PackResult, hash_tree, plan_pack, write_archive
 from snaparc.progress import Progress
+from snaparc.publish import AtomicFile, check_target, os_error
 from snaparc.reader import ReadReport
 from snaparc.source_tree import scan_tree
-from snaparc.staging import AtomicFile, check_target, os_error
 
 ProgressFactory = Callable[[int], Any]
 

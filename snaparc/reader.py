@@ -34,7 +34,7 @@ from typing import BinaryIO, Protocol
 import blake3
 import zstandard
 
-from snaparc import directio, zstd_native
+from snaparc import zstd_native
 from snaparc.errors import (
     CorruptArchiveError,
     DigestMismatchError,
@@ -64,6 +64,7 @@ from snaparc.format.tarheader import build_header, member_len, read_header
 from snaparc.format.zstdframes import FrameSplitter, RawFrame, check_frame_header
 from snaparc.hashing import FileDigests
 from snaparc.progress import Progress
+from snaparc.publish import directio
 
 
 class BlobWriter(Protocol):

@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 
 from snaparc.errors import DestinationError, DiskFullError, IOFailure
-from snaparc.staging import disown, own
+from snaparc.publish import disown, own
 
 
 def temp_path_for(path: Path) -> Path:

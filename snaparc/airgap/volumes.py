@@ -43,7 +43,7 @@ from snaparc.errors import (
     UnsupportedVersionError,
     UsageError,
 )
-from snaparc.staging import AppendFile
+from snaparc.publish import AppendFile
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer

@@ -86,8 +86,7 @@ from snaparc.hf.manifest import (
     VlSnapshotManifest,
 )
 from snaparc.progress import Progress
-from snaparc.reader import ReadReport, read_archive
-from snaparc.staging import (
+from snaparc.publish import (
     AtomicFile,
     NewFileWriter,
     StagingDir,
@@ -98,6 +97,7 @@ from snaparc.staging import (
     own,
     owner_tag,
 )
+from snaparc.reader import ReadReport, read_archive
 from snaparc.unpack import TreeSink, check_free_space, fill_from_base
 
 ADAPTER_DIR = "adapter"

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from snaparc.staging import RENAME_EXCHANGE, RENAME_NOREPLACE, rename_with_flags
+from snaparc.publish import RENAME_EXCHANGE, RENAME_NOREPLACE, rename_with_flags
 
 __all__ = ["RENAME_EXCHANGE", "RENAME_NOREPLACE", "rename_with_flags"]
 

@@ -257,8 +257,8 @@ def pull_archive(
 
     Nothing carries the name `output` unless every check passed.
     """
+    from snaparc.publish import AtomicFile
     from snaparc.reader import read_archive
-    from snaparc.staging import AtomicFile
 
     if isinstance(target, str):
         target = parse_target(target)

@@ -42,7 +42,7 @@ from typing import Literal, Protocol, TypeVar
 
 from snaparc.errors import RemoteError, RemoteNotFoundError
 from snaparc.mirror.url import MirrorURL, S3Settings, s3_settings
-from snaparc.staging import disown, own
+from snaparc.publish import disown, own
 
 PutMode = Literal["create", "overwrite"]
 
