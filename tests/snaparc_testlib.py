@@ -86,3 +86,15 @@ def require_tool(name: str) -> str:
 
 
 Runner = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+def dead_owner_tags() -> tuple[str, str]:
+    """Owner tags (PID@HOST, as in temp names) of a process that has exited:
+    one as if it ran on this host, one as if on another machine."""
+    from snaparc.publish import owner_tag
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    here = owner_tag().split("@", 1)[1]
+    other = "0" * 8 if here != "0" * 8 else "1" * 8
+    return f"{proc.pid}@{here}", f"{proc.pid}@{other}"

@@ -46,8 +46,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from snaparc.airgap._atomic import atomic_write_bytes, os_error
 from snaparc.errors import DestinationError, InputNotFoundError, SignatureError
+from snaparc.publish import os_error, write_file_atomic
 
 SIG_SUFFIX = ".minisig"
 UNTRUSTED_PREFIX = "untrusted comment: "
@@ -209,9 +209,9 @@ def write_keypair(
                     f"{p} already exists (use --force to replace it)", path=str(p)
                 )
     public_text, secret_text = generate_keypair(comment)
-    atomic_write_bytes(sec, secret_text.encode(), mode=0o600, overwrite=force)
+    write_file_atomic(sec, secret_text.encode(), mode=0o600, overwrite=force)
     try:
-        atomic_write_bytes(pub, public_text.encode(), mode=0o644, overwrite=force)
+        write_file_atomic(pub, public_text.encode(), mode=0o644, overwrite=force)
     except BaseException:
         sec.unlink(missing_ok=True)
         raise
@@ -380,7 +380,7 @@ def _read_small_file(
     except IsADirectoryError:
         raise missing(f"{what} file is a directory: {path}", path=str(path)) from None
     except OSError as exc:
-        raise os_error(exc, f"cannot read {what}", path) from exc
+        raise os_error(exc, f"reading {what} {path}", path=path) from exc
     if len(data) > _MAX_TEXT_FILE_BYTES:
         cls = MalformedSignatureError if missing is MissingSignatureError else MalformedKeyError
         raise cls(f"{path}: too large to be a minisign {what} file", path=str(path))
@@ -434,7 +434,7 @@ def sign_file(
         f"{base64.b64encode(global_sig).decode('ascii')}\n"
     )
     out = Path(sig_path) if sig_path is not None else path.with_name(path.name + SIG_SUFFIX)
-    return atomic_write_bytes(out, text.encode(), mode=0o644, overwrite=True)
+    return write_file_atomic(out, text.encode(), mode=0o644, overwrite=True)
 
 
 def verify_file(
@@ -543,7 +543,7 @@ def _blake2b_file(path: Path) -> bytes:
     except FileNotFoundError:
         raise InputNotFoundError(f"file not found: {path}", path=str(path)) from None
     except OSError as exc:
-        raise os_error(exc, "cannot read", path) from exc
+        raise os_error(exc, f"reading {path}", path=path) from exc
     return h.digest()
 
 
@@ -558,4 +558,4 @@ def _read_whole_file(path: Path) -> bytes:
     except FileNotFoundError:
         raise InputNotFoundError(f"file not found: {path}", path=str(path)) from None
     except OSError as exc:
-        raise os_error(exc, "cannot read", path) from exc
+        raise os_error(exc, f"reading {path}", path=path) from exc

@@ -8,10 +8,12 @@ the next run after a crash) sees the old state or the complete new one:
   `-staging-`, `-old-`) and the stale cleanup it makes possible.
 - `claims`: the temp paths this process must remove when Ctrl-C or SIGTERM
   ends it (`own`, `disown`, `remove_owned`).
-- `fs`: `fsync_dir`, `check_target` and the one OSError mapping `os_error`.
+- `fs`: `fsync_dir`, `place` (replace or create-only), `check_target` and
+  the one OSError mapping `os_error`.
 - `directio`, `writers`: new files written around the page cache
   (`AppendFile`, `NewFileWriter`).
-- `files`: files published whole (`AtomicFile`).
+- `files`: files published whole (`AtomicFile`, `write_file_atomic`,
+  `put_file`).
 - `staging`: directory trees published whole (`StagingDir`, renameat2).
 
 Importers use this face (`from snaparc.publish import AtomicFile`); direct
@@ -19,8 +21,8 @@ I/O is `snaparc.publish.directio`.
 """
 
 from snaparc.publish.claims import disown, own, remove_owned
-from snaparc.publish.files import AtomicFile
-from snaparc.publish.fs import check_target, fsync_dir, os_error
+from snaparc.publish.files import AtomicFile, put_file, write_file_atomic
+from snaparc.publish.fs import check_target, fsync_dir, os_error, place
 from snaparc.publish.names import clean_stale, owner_tag, temp_name
 from snaparc.publish.staging import (
     RENAME_EXCHANGE,
@@ -45,7 +47,10 @@ __all__ = [
     "os_error",
     "own",
     "owner_tag",
+    "place",
+    "put_file",
     "remove_owned",
     "rename_with_flags",
     "temp_name",
+    "write_file_atomic",
 ]

@@ -1,23 +1,89 @@
 """Files published whole: written under a claimed temp name, fsynced, then named.
 
-`AtomicFile` is a stream (pack's archive, a pulled archive) written through
-`AppendFile` and published by `commit()`. It cleans up the stale temps of
-its target first (`clean_stale`) and claims its temp file before creating
-it (`own`), so neither a SIGKILL nor a Ctrl-C leaves a file under the final
-name that is not complete.
+- `AtomicFile`: a stream (pack's archive, a pulled archive) written through
+  `AppendFile` and published by `commit()`.
+- `write_file_atomic`: bytes already in memory (keys, signatures, sums, a
+  split archive's index), with an exact mode and an optional create-only
+  publish.
+- `put_file`: the same at the OSError level, for callers that map errors
+  themselves (the mirror's directory store).
+
+Every one cleans up the stale temps of its target first (`clean_stale`) and
+claims its temp file before creating it (`own`), so neither a SIGKILL nor a
+Ctrl-C leaves a file under the final name that is not complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
 
+from snaparc.errors import DestinationError
 from snaparc.publish.claims import disown, own
-from snaparc.publish.fs import check_target, fsync_dir, os_error
+from snaparc.publish.fs import check_target, fsync_dir, os_error, place
 from snaparc.publish.names import clean_stale, temp_name
 from snaparc.publish.writers import AppendFile
+
+
+def _exists(path: Path) -> DestinationError:
+    return DestinationError(f"{path} already exists (use --force to replace it)", path=str(path))
+
+
+def write_file_atomic(
+    path: Path | str, data: bytes, *, mode: int = 0o644, overwrite: bool = True
+) -> Path:
+    """Publish `data` at `path` atomically with exactly the permission bits `mode`.
+
+    The mode is not subject to the umask. With `overwrite=False` an existing
+    `path` (even a dangling symlink) raises DestinationError and nothing is
+    changed, also when another writer creates it meanwhile (see `place`).
+    OS errors become `DiskFullError` or `IOFailure`. Returns `path`.
+    """
+    path = Path(path)
+    if not overwrite and os.path.lexists(path):
+        raise _exists(path)
+    try:
+        put_file(path, data, mode=mode, overwrite=overwrite)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        raise os_error(exc, f"writing {path}", path=path) from exc
+    return path
+
+
+def put_file(path: Path, data: bytes, *, mode: int | None, overwrite: bool) -> None:
+    """`write_file_atomic` with OS errors left as they are.
+
+    `mode=None` creates the file as `open()` would (0666 less the umask).
+    Without `overwrite`, FileExistsError says `path` exists and is untouched.
+    """
+    clean_stale(path.parent, path.name)
+    tmp = temp_name(path.parent, path.name, "tmp")
+    own(tmp, is_dir=False)  # removed by the CLI if a signal lands before `finally`
+    try:
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+            0o666 if mode is None else mode,
+        )
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)  # not subject to the umask
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        place(tmp, path, overwrite=overwrite)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        disown(tmp)
+    fsync_dir(path.parent)
 
 
 class AtomicFile:

@@ -1,6 +1,9 @@
 """The filesystem steps every publisher is made of, and their one error mapping.
 
 - `fsync_dir`: make the renames in a directory durable (strict: errors raise).
+- `place`: move a finished temp file to its final name, replacing or
+  create-only (an atomic hard link; check-then-rename where the filesystem
+  has no links).
 - `check_target`: refuse unusable targets before any byte is written.
 - `os_error`: an OSError as the snaparc error a script can tell apart.
 """
@@ -13,6 +16,10 @@ import stat
 from pathlib import Path
 
 from snaparc.errors import DestinationError, DiskFullError, IOFailure
+
+# What `os.link` raises on filesystems without hard links (FAT32, some FUSE
+# mounts) or across devices.
+_NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV)
 
 
 def os_error(exc: OSError, what: str, *, path: Path | str | None = None) -> Exception:
@@ -35,6 +42,32 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def place(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    """Give the finished file `tmp` the name `path`; `tmp`'s name is gone afterwards.
+
+    With `overwrite` an existing file is replaced atomically (rename).
+    Without it an existing `path` (even a dangling symlink) raises
+    FileExistsError and is left alone: a hard link publishes create-only in
+    one step. Where the filesystem has no hard links the fallback checks,
+    then renames: racing writers can then both succeed.
+    """
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def check_target(target: Path, *, force: bool, kind: str = "directory") -> bool:

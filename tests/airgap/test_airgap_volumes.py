@@ -6,12 +6,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from snaparc_testlib import dead_owner_tags
 
 from snaparc.airgap.volumes import (
     FAT32_MAX_FILE_SIZE,
@@ -31,6 +33,7 @@ from snaparc.errors import (
     UnsupportedVersionError,
     UsageError,
 )
+from snaparc.publish import AppendFile, owner_tag, remove_owned
 
 
 def _write(out: Path, data: bytes, volume_size: int, chunk: int = 1000) -> None:
@@ -379,3 +382,52 @@ def test_memoryview_and_bytearray_writes(tmp_path: Path) -> None:
         w.write(bytearray(data[:500]))
         w.write(memoryview(data)[500:])
     assert _read_all(tmp_path / "a.dlmsnap") == data
+
+
+def test_interrupt_mid_volume_leaves_only_claimed_temps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C mid-write that no abort() sees: every volume written so far sits
+    under a PID@HOST temp name and is claimed, so the CLI's cleanup
+    (`remove_owned`) leaves the directory exactly as it was."""
+    (tmp_path / "keep.txt").write_bytes(b"previous state")
+    w = SplitWriter(tmp_path / "a.dlmsnap", 64, min_volume_size=1)
+    w.write(os.urandom(200))  # volumes 1-3 full, volume 4 half written
+
+    def interrupted(self: AppendFile, b: object, /) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AppendFile, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        w.write(os.urandom(100))
+    temps = sorted(p.name for p in tmp_path.iterdir() if p.name != "keep.txt")
+    tag = re.escape(owner_tag())
+    assert len(temps) == 4
+    for n, name in enumerate(temps, start=1):
+        assert re.fullmatch(rf"\.a\.dlmsnap\.00{n}\.snaparc-tmp-{tag}-[0-9a-f]{{8}}", name), name
+    removed = [p.name for p in remove_owned() if p.parent == tmp_path]
+    assert sorted(removed) == temps
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+    assert (tmp_path / "keep.txt").read_bytes() == b"previous state"
+    w.abort()
+
+
+def test_next_writer_removes_dead_temp_volumes_of_this_host_only(tmp_path: Path) -> None:
+    """Temp volumes a SIGKILL left behind go when the next split writer runs
+    there, whatever their number; another machine's (shared filesystem) stay."""
+    ours, foreign = dead_owner_tags()
+    stale = [tmp_path / f".a.dlmsnap.{n:03d}.snaparc-tmp-{ours}-deadbeef" for n in (1, 7)]
+    for p in stale:
+        p.write_bytes(b"half a volume")
+    stale_index = tmp_path / f".a.dlmsnap.index.json.snaparc-tmp-{ours}-deadbeef"
+    stale_index.write_bytes(b"{")
+    far = tmp_path / f".a.dlmsnap.002.snaparc-tmp-{foreign}-deadbeef"
+    far.write_bytes(b"another machine is writing this")
+    other = tmp_path / f".b.dlmsnap.001.snaparc-tmp-{ours}-deadbeef"
+    other.write_bytes(b"another archive's")
+    data = os.urandom(100)
+    _write(tmp_path / "a.dlmsnap", data, 64)
+    assert _read_all(tmp_path / "a.dlmsnap") == data
+    assert not any(p.exists() for p in [*stale, stale_index])
+    assert far.read_bytes() == b"another machine is writing this"
+    assert other.read_bytes() == b"another archive's"
