@@ -5,10 +5,10 @@ the target, fsyncs it, then publishes it with one rename, or with `force`
 by an atomic exchange with the existing target (`renameat2`
 `RENAME_EXCHANGE`). Where the filesystem has no exchange (NFS, old kernels)
 the old tree moves aside as `.NAME.snaparc-old-PID@HOST-TOKEN` and the new
-one into place. A SIGKILL at any moment leaves the old state or the
-complete new one: the next run puts back an old tree a dead process had
-moved aside, if nothing took its place, and removes the staging of dead
-processes (`clean_stale`).
+one into place; if the second rename fails the old tree goes back. A
+SIGKILL at any moment leaves the old state or the complete new one: the
+next run puts back an old tree a dead process had moved aside, if nothing
+took its place, and removes the staging of dead processes (`clean_stale`).
 
 Nothing outside the target and its staging sibling is created, changed,
 chmod'ed or re-timed.
@@ -63,6 +63,16 @@ def rename_with_flags(src: Path, dst: Path, flags: int) -> bool:
     raise OSError(err, os.strerror(err), str(src), None, str(dst))
 
 
+def _fsync_file(path: str) -> None:
+    if os.path.islink(path) or not os.path.isfile(path):
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class StagingDir:
     """A private directory beside `target` that becomes `target` on publish."""
 
@@ -80,32 +90,48 @@ class StagingDir:
             raise os_error(exc, f"creating staging directory {self.path}") from None
         self._done = False
 
-    def publish(self, *, dir_mode: int = 0o755) -> None:
-        """fsync every directory, then make the staging tree the target."""
+    def publish(self, *, dir_mode: int = 0o755, sync_files: bool = False) -> None:
+        """fsync every directory, then make the staging tree the target.
+
+        `sync_files` also fsyncs every regular file first, for trees whose
+        writers did not (unpack's and materialize's writers fsync on close).
+        """
         try:
-            dirs = [Path(root) for root, _, _ in os.walk(self.path)]
-            for d in reversed(dirs):
-                fsync_dir(d)
-                os.chmod(d, dir_mode)
+            for root, _, files in os.walk(self.path, topdown=False):
+                if sync_files:
+                    for name in files:
+                        _fsync_file(os.path.join(root, name))
+                fsync_dir(Path(root))
+                os.chmod(root, dir_mode)
             if self.replaces and self.target.exists():
                 if not rename_with_flags(self.path, self.target, RENAME_EXCHANGE):
-                    aside = temp_name(self.target.parent, self.target.name, "old")
-                    os.rename(self.target, aside)
-                    os.rename(self.path, self.target)
-                    own(aside, is_dir=True)  # only now: until here it is the old tree
-                    disown(self.path)
-                    self.path = aside
+                    self._swap_aside()
                 fsync_dir(self.target.parent)
                 remove_tree(self.path)  # now holds the old tree
                 disown(self.path)
             else:
-                os.rename(self.path, self.target)
+                if not rename_with_flags(self.path, self.target, RENAME_NOREPLACE):
+                    os.rename(self.path, self.target)
                 disown(self.path)
                 fsync_dir(self.target.parent)
         except OSError as exc:
             self.abort()
             raise os_error(exc, f"publishing {self.target}") from None
         self._done = True
+
+    def _swap_aside(self) -> None:
+        """The exchange in two renames: old tree aside, new one in. If the
+        second fails the old tree goes back, so the target never goes missing."""
+        aside = temp_name(self.target.parent, self.target.name, "old")
+        os.rename(self.target, aside)
+        try:
+            os.rename(self.path, self.target)
+        except BaseException:
+            os.rename(aside, self.target)
+            raise
+        own(aside, is_dir=True)  # only now: until here it is the old tree
+        disown(self.path)
+        self.path = aside
 
     def abort(self) -> None:
         if self._done:
