@@ -1,5 +1,6 @@
-"""`write_file_atomic`: exact modes, create-only publishing, claimed temp names,
-and stale temps cleaned by the next write (keys, signatures, sums, indexes)."""
+"""`write_file_atomic` (keys, signatures, sums, indexes) and `AtomicFile`: exact
+modes, create-only publishing, claimed temp names, stale temps cleaned by the
+next write."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from snaparc_testlib import dead_owner_tags
 
 from snaparc.errors import DestinationError, DiskFullError
-from snaparc.publish import owner_tag, remove_owned, write_file_atomic
+from snaparc.publish import AtomicFile, owner_tag, remove_owned, write_file_atomic
 
 
 @pytest.fixture
@@ -155,3 +156,26 @@ def test_next_write_removes_dead_temps_of_this_host_only(tmp_path: Path) -> None
     write_file_atomic(tmp_path / "a.sha256", b"sums")
     assert not stale.exists()
     assert far.read_bytes() == b"another machine's"
+
+
+def test_atomic_file_without_force_never_replaces_a_target_that_appeared(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "out.dlmsnap"
+    with (
+        pytest.raises(DestinationError, match="already exists"),
+        AtomicFile(target) as out,
+    ):
+        out.file.write(b"ours")
+        target.write_bytes(b"another writer's")  # after the up-front check
+    assert target.read_bytes() == b"another writer's"
+    assert _hidden(tmp_path) == []
+
+
+def test_atomic_file_with_force_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "out.dlmsnap"
+    target.write_bytes(b"old")
+    with AtomicFile(target, force=True) as out:
+        out.file.write(b"new")
+    assert target.read_bytes() == b"new"
+    assert _hidden(tmp_path) == []

@@ -87,10 +87,15 @@ def put_file(path: Path, data: bytes, *, mode: int | None, overwrite: bool) -> N
 
 
 class AtomicFile:
-    """A binary file written under a temp name, published by `commit()`."""
+    """A binary file written under a temp name, published by `commit()`.
+
+    Without `force` an existing target is refused, at construction and again
+    at `commit()`: a target that appeared meanwhile is not replaced.
+    """
 
     def __init__(self, target: Path, *, force: bool = False) -> None:
         self.target = target
+        self.force = force
         check_target(target, force=force, kind="file")
         clean_stale(target.parent, target.name)
         self.tmp = temp_name(target.parent, target.name, "tmp")
@@ -109,10 +114,13 @@ class AtomicFile:
             os.fsync(self.file.fileno())
             self.file.close()
             os.chmod(self.tmp, 0o644 & ~_umask())
-            os.replace(self.tmp, self.target)
+            place(self.tmp, self.target, overwrite=self.force)
             disown(self.tmp)
             self._done = True
             fsync_dir(self.target.parent)
+        except FileExistsError:
+            self.abort()
+            raise _exists(self.target) from None
         except OSError as exc:
             self.abort()
             raise os_error(exc, f"writing {self.target}") from None
