@@ -392,6 +392,9 @@ class SplitWriter:
                 directory=self._out.parent,
             )
             write_file_atomic(self.index_path, index.to_json(), overwrite=False)
+        except SnaparcError:  # DestinationError, DiskFullError: OSErrors, but classified
+            self.abort()
+            raise
         except OSError as exc:
             self.abort()
             raise os_error(exc, f"finishing split archive {self._out}", path=self._out) from exc

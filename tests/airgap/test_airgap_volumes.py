@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -29,6 +30,7 @@ from snaparc.airgap.volumes import (
 )
 from snaparc.errors import (
     DestinationError,
+    DiskFullError,
     IntegrityError,
     UnsupportedVersionError,
     UsageError,
@@ -431,3 +433,41 @@ def test_next_writer_removes_dead_temp_volumes_of_this_host_only(tmp_path: Path)
     assert not any(p.exists() for p in [*stale, stale_index])
     assert far.read_bytes() == b"another machine is writing this"
     assert other.read_bytes() == b"another archive's"
+
+
+@pytest.mark.parametrize("late", ["a.dlmsnap.002", "a.dlmsnap.index.json"])
+def test_a_volume_or_index_that_appears_meanwhile_is_not_replaced(
+    tmp_path: Path, late: str
+) -> None:
+    """Another writer creates a name after the constructor's check: close()
+    refuses it with DestinationError (exit 5), keeps it, and removes the rest."""
+    w = SplitWriter(tmp_path / "a.dlmsnap", 64, min_volume_size=1)
+    w.write(os.urandom(100))
+    (tmp_path / late).write_bytes(b"the other writer's")
+    with pytest.raises(DestinationError) as exc:
+        w.close()
+    assert exc.value.exit_code == 5
+    assert _entries(tmp_path) == [late]
+    assert (tmp_path / late).read_bytes() == b"the other writer's"
+
+
+def test_disk_full_while_writing_the_index_is_exit_6(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = SplitWriter(tmp_path / "a.dlmsnap", 64, min_volume_size=1)
+    w.write(os.urandom(100))
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if b"snaparc-split-volumes" in bytes(data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(DiskFullError):
+        w.close()
+    assert _entries(tmp_path) == []
+
+
+def _entries(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
