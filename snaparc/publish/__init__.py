@@ -30,7 +30,7 @@ from snaparc.publish.staging import (
     StagingDir,
     rename_with_flags,
 )
-from snaparc.publish.writers import AppendFile, NewFileWriter, kick_writeback
+from snaparc.publish.writers import AppendFile, NewFileWriter
 
 __all__ = [
     "RENAME_EXCHANGE",
@@ -43,7 +43,6 @@ __all__ = [
     "clean_stale",
     "disown",
     "fsync_dir",
-    "kick_writeback",
     "os_error",
     "own",
     "owner_tag",
