@@ -2,8 +2,8 @@
 
 Layering: `basemodels` (pinned base specs) and `store` (adapter resolution)
 feed `export` (which writes an export dir through `snaparc.publish`'s
-`StagingDir` and describes it with a `manifest`); `snapshot` is what the packer calls to
-verify a tree before archiving it.
+`StagingDir` and describes it with a `manifest`); `snapshot` is what the
+packer calls to verify a tree before archiving it.
 
 Importing this package never imports torch, transformers or peft; only
 `export_snapshot(..., processor_dir=...)` imports transformers, lazily.
