@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _remove_owned() -> None:
     """A signal can land between creating a temp path and entering the block
     that removes it: remove whatever this process still claims."""
-    from snaparc.staging import remove_owned
+    from snaparc.publish import remove_owned
 
     remove_owned()
 

@@ -96,3 +96,15 @@ def push_file(archive: Path, store: Any, **kwargs: Any) -> Any:
 
     with open_source(archive) as opened:
         return push_archive(opened, store, **kwargs)
+
+
+def dead_owner_tags() -> tuple[str, str]:
+    """Owner tags (PID@HOST, as in temp names) of a process that has exited:
+    one as if it ran on this host, one as if on another machine."""
+    from snaparc.publish import owner_tag
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    here = owner_tag().split("@", 1)[1]
+    other = "0" * 8 if here != "0" * 8 else "1" * 8
+    return f"{proc.pid}@{here}", f"{proc.pid}@{other}"

@@ -1,5 +1,5 @@
 """Unpack's writer goes around the page cache when the bytes line up, and writes
-exactly the bytes it was given in every case (snaparc.directio, NewFileWriter)."""
+exactly the bytes it was given in every case (snaparc.publish.directio, NewFileWriter)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snaparc import directio
 from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK
-from snaparc.staging import NewFileWriter
+from snaparc.publish import NewFileWriter, directio
 
 pytestmark = pytest.mark.skipif(not directio.O_DIRECT, reason="no O_DIRECT on this platform")
 
@@ -125,7 +124,7 @@ def test_atomic_file_writes_exact_bytes_through_the_aligned_block(
     tmp_path_factory: pytest.TempPathFactory, chunks: list[int], flush_at: int
 ) -> None:
     """Any mix of write sizes (and a flush anywhere) gives exactly the bytes written."""
-    from snaparc.staging import AtomicFile
+    from snaparc.publish import AtomicFile
 
     target = tmp_path_factory.mktemp("af") / "out.bin"
     pieces = [os.urandom(n) for n in chunks]
@@ -139,7 +138,7 @@ def test_atomic_file_writes_exact_bytes_through_the_aligned_block(
 
 
 def test_atomic_file_big_writes_stay_direct(tmp_path: Path) -> None:
-    from snaparc.staging import AtomicFile
+    from snaparc.publish import AtomicFile
 
     data = os.urandom(20 * 1024 * 1024 + 123)
     with AtomicFile(tmp_path / "out.bin") as af:
@@ -156,7 +155,7 @@ def test_device_refusing_our_alignment_falls_back_to_buffered(
     """A device wanting a coarser alignment answers EINVAL: the file is written buffered."""
     import errno
 
-    from snaparc.staging import AtomicFile
+    from snaparc.publish import AtomicFile
 
     def refuse(fd: int, view: memoryview, offset: int) -> None:
         raise OSError(errno.EINVAL, "Invalid argument")

@@ -48,8 +48,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from snaparc.airgap._atomic import atomic_write_bytes, os_error
 from snaparc.errors import DestinationError, SignatureError, UsageError
+from snaparc.publish import os_error, write_file_atomic
 from snaparc.sources.regular import open_regular_file, read_regular_file
 
 SIG_SUFFIX = ".minisig"
@@ -212,9 +212,9 @@ def write_keypair(
                     f"{p} already exists (use --force to replace it)", path=str(p)
                 )
     public_text, secret_text = generate_keypair(comment)
-    atomic_write_bytes(sec, secret_text.encode(), mode=0o600, overwrite=force)
+    write_file_atomic(sec, secret_text.encode(), mode=0o600, overwrite=force)
     try:
-        atomic_write_bytes(pub, public_text.encode(), mode=0o644, overwrite=force)
+        write_file_atomic(pub, public_text.encode(), mode=0o644, overwrite=force)
     except BaseException:
         sec.unlink(missing_ok=True)
         raise
@@ -433,7 +433,7 @@ def sign_file(
         f"{base64.b64encode(global_sig).decode('ascii')}\n"
     )
     out = Path(sig_path) if sig_path is not None else path.with_name(path.name + SIG_SUFFIX)
-    return atomic_write_bytes(out, text.encode(), mode=0o644, overwrite=True)
+    return write_file_atomic(out, text.encode(), mode=0o644, overwrite=True)
 
 
 def verify_file(
@@ -544,7 +544,7 @@ def _blake2b_file(path: Path, what: str) -> bytes:
             while n := f.readinto(buf):
                 h.update(view[:n])
         except OSError as exc:
-            raise os_error(exc, "cannot read", path) from exc
+            raise os_error(exc, f"reading {path}", path=path) from exc
     return h.digest()
 
 

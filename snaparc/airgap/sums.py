@@ -19,9 +19,9 @@ from pathlib import Path
 
 import blake3
 
-from snaparc.airgap._atomic import atomic_write_bytes, os_error
 from snaparc.airgap.volumes import INDEX_SUFFIX, read_index, split_index_path
 from snaparc.errors import InputNotFoundError, UsageError
+from snaparc.publish import os_error, write_file_atomic
 
 SHA256_SUFFIX = ".sha256"
 BLAKE3_SUFFIX = ".b3"
@@ -60,7 +60,7 @@ def hash_file(
     except FileNotFoundError:
         raise InputNotFoundError(f"file not found: {path}", path=str(path)) from None
     except OSError as exc:
-        raise os_error(exc, "cannot read", path) from exc
+        raise os_error(exc, f"reading {path}", path=path) from exc
     finally:
         for fut in pending:
             fut.cancel()
@@ -114,6 +114,6 @@ def write_sums(archive_path: str | os.PathLike[str], files: list[Path] | None = 
             b3_lines.append(d.blake3.encode() + b"  " + encoded + b"\n")
     sha_path = base.with_name(base.name + SHA256_SUFFIX)
     b3_path = base.with_name(base.name + BLAKE3_SUFFIX)
-    atomic_write_bytes(sha_path, b"".join(sha_lines))
-    atomic_write_bytes(b3_path, b"".join(b3_lines))
+    write_file_atomic(sha_path, b"".join(sha_lines))
+    write_file_atomic(b3_path, b"".join(b3_lines))
     return [sha_path, b3_path]

@@ -34,7 +34,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard, cast
 
-from snaparc.airgap._atomic import atomic_write_bytes, fsync_dir, os_error, temp_path_for
 from snaparc.errors import (
     CorruptArchiveError,
     DestinationError,
@@ -43,8 +42,18 @@ from snaparc.errors import (
     UnsupportedVersionError,
     UsageError,
 )
+from snaparc.publish import (
+    AppendFile,
+    clean_stale,
+    disown,
+    fsync_dir,
+    os_error,
+    own,
+    place,
+    temp_name,
+    write_file_atomic,
+)
 from snaparc.sources.regular import read_regular_file
-from snaparc.staging import AppendFile
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -267,7 +276,9 @@ class SplitWriter:
     """A write-only binary stream that lands in volumes of at most `volume_size` bytes.
 
     `out_path` is the archive's name (``OUT.dlmsnap``); volumes and the index
-    go beside it. Volumes are written under temporary names and only renamed
+    go beside it. Volumes are written under temporary names
+    (``.OUT.dlmsnap.001.snaparc-tmp-PID@HOST-TOKEN``, claimed for Ctrl-C
+    cleanup; a dead writer's are removed by the next one) and only linked
     into place by `close()`, which then writes the index atomically, last.
     `abort()` (also on an exception inside ``with``, or when an unclosed
     writer is garbage-collected) removes everything this writer created.
@@ -295,6 +306,7 @@ class SplitWriter:
         for p in (self.index_path, self._final(1)):
             if p.exists() or p.is_symlink():
                 raise DestinationError(f"{p} already exists", path=str(p))
+        clean_stale(self._out.parent, self._out.name, numbered=True)
         self._volumes: list[tuple[Path, VolumeEntry]] = []  # (temp path, entry) finished
         self._published: list[Path] = []
         self._file: BinaryIO | None = None
@@ -344,7 +356,8 @@ class SplitWriter:
                 view = view[take:]
         except OSError as exc:
             self._state = "failed"
-            raise os_error(exc, "cannot write volume", self._tmp or self._out) from exc
+            where = self._tmp or self._out
+            raise os_error(exc, f"writing volume {where}", path=where) from exc
         except BaseException:
             self._state = "failed"
             raise
@@ -368,9 +381,11 @@ class SplitWriter:
             self._finish_volume()
             for i, (tmp, _entry) in enumerate(self._volumes, start=1):
                 final = self._final(i)
-                if final.exists() or final.is_symlink():
-                    raise DestinationError(f"{final} already exists", path=str(final))
-                os.replace(tmp, final)
+                try:
+                    place(tmp, final, overwrite=False)
+                except FileExistsError:
+                    raise DestinationError(f"{final} already exists", path=str(final)) from None
+                disown(tmp)
                 self._published.append(final)
             fsync_dir(self._out.parent)
             index = VolumeIndex(
@@ -380,10 +395,13 @@ class SplitWriter:
                 volumes=tuple(e for _, e in self._volumes),
                 directory=self._out.parent,
             )
-            atomic_write_bytes(self.index_path, index.to_json(), overwrite=False)
+            write_file_atomic(self.index_path, index.to_json(), overwrite=False)
+        except SnaparcError:  # DestinationError, DiskFullError: OSErrors, but classified
+            self.abort()
+            raise
         except OSError as exc:
             self.abort()
-            raise os_error(exc, "cannot finish split archive", self._out) from exc
+            raise os_error(exc, f"finishing split archive {self._out}", path=self._out) from exc
         except BaseException:
             self.abort()
             raise
@@ -404,6 +422,7 @@ class SplitWriter:
         for p in leftovers:
             with contextlib.suppress(OSError):
                 p.unlink()
+            disown(p)
         self._volumes.clear()
         self._published.clear()
         self._tmp = None
@@ -439,8 +458,10 @@ class SplitWriter:
     def _next_volume(self) -> None:
         self._finish_volume()
         number = len(self._volumes) + 1
-        self._tmp = temp_path_for(self._final(number))
-        # Direct I/O where the medium takes it (snaparc.staging.AppendFile);
+        final = self._final(number)
+        self._tmp = temp_name(final.parent, final.name, "tmp")
+        own(self._tmp, is_dir=False)  # removed by the CLI if a signal lands before abort
+        # Direct I/O where the medium takes it (snaparc.publish.AppendFile);
         # closed in _finish_volume/abort.
         self._file = cast(BinaryIO, AppendFile(self._tmp))
         self._hash = hashlib.sha256()
@@ -489,7 +510,7 @@ def _check_volume_size(path: Path, entry: VolumeEntry, fd: int | None = None) ->
             f"volume {entry.name} is missing ({path})", volume=entry.name, path=str(path)
         ) from None
     except OSError as exc:
-        raise os_error(exc, "cannot read volume", path) from exc
+        raise os_error(exc, f"reading volume {path}", path=path) from exc
     if size != entry.size:
         what = "truncated" if size < entry.size else "too long"
         raise VolumeSizeError(
@@ -628,7 +649,7 @@ class SplitReader(io.RawIOBase):
                 f"volume {entry.name} is missing ({path})", volume=entry.name, path=str(path)
             ) from None
         except OSError as exc:
-            raise os_error(exc, "cannot read volume", path) from exc
+            raise os_error(exc, f"reading volume {path}", path=path) from exc
         try:
             _check_volume_size(path, entry, f.fileno())
         except SnaparcError:

@@ -78,7 +78,7 @@ def pack(
     """
     from snaparc.archive.pack import hash_tree, plan_pack, write_archive
     from snaparc.archive.source_tree import scan_tree
-    from snaparc.staging import AtomicFile, check_target, os_error
+    from snaparc.publish import AtomicFile, check_target, os_error
 
     src_path = check_path(src, option="SRC_DIR")
     to_stdout = os.fspath(output) == "-"
@@ -154,7 +154,7 @@ def pack(
 
 def _check_split_target(out: Path, *, force: bool) -> None:
     from snaparc.airgap.volumes import index_path_for, volume_name
-    from snaparc.staging import check_target
+    from snaparc.publish import check_target
 
     check_target(index_path_for(out), force=force, kind="file")
     check_target(out.with_name(volume_name(out.name, 1)), force=force, kind="file")

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from snaparc import directio
 from snaparc.archive.frames import (
     blob_chunk,
     check_digests,
@@ -43,6 +42,7 @@ from snaparc.format.seektable import (
     seek_table_size,
 )
 from snaparc.format.zstdframes import FrameSplitter, RawFrame
+from snaparc.publish import directio
 
 
 def _pread(f: BinaryIO, offset: int, size: int) -> bytes:

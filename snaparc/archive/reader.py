@@ -28,7 +28,6 @@ from typing import BinaryIO
 
 import blake3
 
-from snaparc import directio
 from snaparc.archive.frames import (
     blob_chunk,
     check_digests,
@@ -58,6 +57,7 @@ from snaparc.format.seektable import SeekEntry, decode_seek_table
 from snaparc.format.tarheader import read_header
 from snaparc.format.zstdframes import FrameSplitter, RawFrame
 from snaparc.progress import Progress
+from snaparc.publish import directio
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from snaparc.errors import DiskFullError, MissingBlobError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
 from snaparc.progress import Progress
-from snaparc.staging import NewFileWriter, StagingDir, os_error
+from snaparc.publish import NewFileWriter, StagingDir, os_error
 
 # Room kept free beyond the payload: metadata, staging, other writers.
 DISK_HEADROOM = 64 * 1024 * 1024

@@ -1,9 +1,9 @@
 """HF snapshot exports: store layout, base model specs, export, and inspection.
 
 Layering: `basemodels` (pinned base specs) and `store` (adapter resolution)
-feed `export` (which writes an export dir through `publish`'s atomic swap
-and describes it with a `manifest`); `snapshot` is what the packer calls to
-verify a tree before archiving it.
+feed `export` (which writes an export dir through `snaparc.publish`'s
+`StagingDir` and describes it with a `manifest`); `snapshot` is what the
+packer calls to verify a tree before archiving it.
 
 Importing this package never imports torch, transformers or peft; only
 `export_snapshot(..., processor_dir=...)` imports transformers, lazily.

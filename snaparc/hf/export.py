@@ -10,8 +10,9 @@ or `exports/hf-snapshot/` (vision-language bases) under a store:
 
 Base weights are never copied: the manifest pins them by `hf_id` + `revision`.
 The export is built in a sibling staging dir and swapped into place
-(`snaparc.hf.publish`): a re-export replaces the old one completely, and a
-failed export leaves the old one intact and no staging dir behind.
+(`snaparc.publish.StagingDir`): a re-export replaces the old one
+completely, and a failed or interrupted export leaves the old one intact and
+no staging dir behind (a killed one's is removed by the next export).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from snaparc import __version__
-from snaparc.errors import ExportError, SnaparcError
+from snaparc.errors import DestinationError, DiskFullError, ExportError, IOFailure, SnaparcError
 from snaparc.hf.basemodels import BaseModelSpec
 from snaparc.hf.manifest import (
     SNAPSHOT_MANIFEST_FILENAME,
@@ -36,9 +37,9 @@ from snaparc.hf.manifest import (
     VlSnapshotManifest,
     build_artifact,
 )
-from snaparc.hf.publish import publish_dir, staging_dir
 from snaparc.hf.readme import render_readme
 from snaparc.hf.store import ResolvedAdapter, Store, resolve_adapter
+from snaparc.publish import StagingDir
 
 AUDIO_SNAPSHOT_SUBDIR = "hf-audio-snapshot"
 VL_SNAPSHOT_SUBDIR = "hf-snapshot"
@@ -101,9 +102,11 @@ def export_snapshot(
         processor = _load_processor(processor_dir)
     target = _prepare_target(store, subdir)
     try:
-        with staging_dir(target) as staging:
-            manifest = _build_tree(staging, spec, adapter, processor, created_by)
-            publish_dir(staging, target)
+        with StagingDir(target, force=True) as staging:
+            manifest = _build_tree(staging.path, spec, adapter, processor, created_by)
+            staging.publish(sync_files=True)
+    except (DestinationError, DiskFullError, IOFailure) as exc:  # from StagingDir
+        raise ExportError(f"export to {target} failed: {exc}", path=str(target)) from exc
     except SnaparcError:
         raise
     except OSError as exc:

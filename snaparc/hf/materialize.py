@@ -90,7 +90,7 @@ from snaparc.hf.manifest import (
     VlSnapshotManifest,
 )
 from snaparc.progress import Progress
-from snaparc.staging import (
+from snaparc.publish import (
     AtomicFile,
     NewFileWriter,
     StagingDir,

@@ -268,7 +268,7 @@ def pull_archive(
     archive's identity included.
     """
     from snaparc.archive.reader import read_archive
-    from snaparc.staging import AtomicFile
+    from snaparc.publish import AtomicFile
 
     if isinstance(target, str):
         target = parse_target(target)

@@ -26,12 +26,9 @@ retry may cure, and `RetryingStore` retries exactly those.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import random
 import re
-import secrets
 import stat
 import threading
 import time
@@ -48,8 +45,8 @@ from snaparc.errors import (
     RemoteNotFoundError,
 )
 from snaparc.mirror.url import MirrorURL, S3Settings, s3_settings
+from snaparc.publish import put_file
 from snaparc.sources.regular import open_regular_file
-from snaparc.staging import disown, own
 
 PutMode = Literal["create", "overwrite"]
 
@@ -151,10 +148,14 @@ class Store(ObjectGetter, RangeGetter, ObjectPutter, ObjectHeader, ObjectLister,
 class DirStore:
     """Objects as files under `root`.
 
-    Writes go to a hidden process-unique temp file in the target directory,
-    are fsynced, then published with `os.link` (create: fails if the name
-    exists, atomically) or `os.replace` (overwrite). Concurrent writers in
-    several processes are safe; leftover `.tmp-*` files are never listed.
+    Writes go through `snaparc.publish.put_file`: a claimed temp file
+    `.NAME.snaparc-tmp-PID@HOST-TOKEN` in the target directory, fsynced,
+    then published with `os.link` (create: fails if the name exists,
+    atomically) or `os.replace` (overwrite), and the directory fsynced.
+    Concurrent writers in several processes are safe (without hard links,
+    create falls back to check-then-rename: racing writers of a
+    content-addressed key write identical bytes); temp files are never
+    listed, and those of dead processes go with the next put of their key.
     Reads open only regular files: a FIFO, socket or device at a key raises
     `MirrorObjectTypeError` at once (a FIFO would block the read forever), and
     a directory is no object (`ObjectNotFoundError`).
@@ -227,42 +228,14 @@ class DirStore:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.parent / f".tmp-{os.getpid()}-{secrets.token_hex(8)}"
-            own(tmp, is_dir=False)  # removed by the CLI if a signal lands before `finally`
-            with open(tmp, "xb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
         except OSError as exc:
             raise _os_error(exc, f"cannot write {self.describe(key)}") from None
         try:
-            if mode == "create":
-                self._link_new(tmp, path, key)
-            else:
-                os.replace(tmp, path)
-            _fsync_dir(path.parent)
-        except ObjectExistsError:
-            raise
-        except OSError as exc:
-            raise _os_error(exc, f"cannot write {self.describe(key)}") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            disown(tmp)
-
-    def _link_new(self, tmp: Path, path: Path, key: str) -> None:
-        try:
-            os.link(tmp, path)
+            put_file(path, data, mode=None, overwrite=mode == "overwrite")
         except FileExistsError:
             raise ObjectExistsError(f"{self.describe(key)} already exists", key=key) from None
         except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            # A file system without hard links: fall back to check-then-rename.
-            # Racing writers of a content-addressed key write identical bytes.
-            if path.exists():
-                raise ObjectExistsError(f"{self.describe(key)} already exists", key=key) from None
-            os.replace(tmp, path)
+            raise _os_error(exc, f"cannot write {self.describe(key)}") from None
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = self.root / check_key(prefix.rstrip("/")) if prefix else self.root
@@ -278,14 +251,6 @@ class DirStore:
                 except FileNotFoundError:
                     continue
                 yield ObjectInfo(key, size)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _os_error(exc: OSError, what: str) -> RemoteError:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from snaparc_testlib import dead_owner_tags
 
 from snaparc.airgap.volumes import (
     FAT32_MAX_FILE_SIZE,
@@ -27,10 +30,12 @@ from snaparc.airgap.volumes import (
 )
 from snaparc.errors import (
     DestinationError,
+    DiskFullError,
     IntegrityError,
     UnsupportedVersionError,
     UsageError,
 )
+from snaparc.publish import AppendFile, owner_tag, remove_owned
 
 
 def _write(out: Path, data: bytes, volume_size: int, chunk: int = 1000) -> None:
@@ -379,3 +384,90 @@ def test_memoryview_and_bytearray_writes(tmp_path: Path) -> None:
         w.write(bytearray(data[:500]))
         w.write(memoryview(data)[500:])
     assert _read_all(tmp_path / "a.dlmsnap") == data
+
+
+def test_interrupt_mid_volume_leaves_only_claimed_temps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C mid-write that no abort() sees: every volume written so far sits
+    under a PID@HOST temp name and is claimed, so the CLI's cleanup
+    (`remove_owned`) leaves the directory exactly as it was."""
+    (tmp_path / "keep.txt").write_bytes(b"previous state")
+    w = SplitWriter(tmp_path / "a.dlmsnap", 64, min_volume_size=1)
+    w.write(os.urandom(200))  # volumes 1-3 full, volume 4 half written
+
+    def interrupted(self: AppendFile, b: object, /) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AppendFile, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        w.write(os.urandom(100))
+    temps = sorted(p.name for p in tmp_path.iterdir() if p.name != "keep.txt")
+    tag = re.escape(owner_tag())
+    assert len(temps) == 4
+    for n, name in enumerate(temps, start=1):
+        assert re.fullmatch(rf"\.a\.dlmsnap\.00{n}\.snaparc-tmp-{tag}-[0-9a-f]{{8}}", name), name
+    removed = [p.name for p in remove_owned() if p.parent == tmp_path]
+    assert sorted(removed) == temps
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+    assert (tmp_path / "keep.txt").read_bytes() == b"previous state"
+    w.abort()
+
+
+def test_next_writer_removes_dead_temp_volumes_of_this_host_only(tmp_path: Path) -> None:
+    """Temp volumes a SIGKILL left behind go when the next split writer runs
+    there, whatever their number; another machine's (shared filesystem) stay."""
+    ours, foreign = dead_owner_tags()
+    stale = [tmp_path / f".a.dlmsnap.{n:03d}.snaparc-tmp-{ours}-deadbeef" for n in (1, 7)]
+    for p in stale:
+        p.write_bytes(b"half a volume")
+    stale_index = tmp_path / f".a.dlmsnap.index.json.snaparc-tmp-{ours}-deadbeef"
+    stale_index.write_bytes(b"{")
+    far = tmp_path / f".a.dlmsnap.002.snaparc-tmp-{foreign}-deadbeef"
+    far.write_bytes(b"another machine is writing this")
+    other = tmp_path / f".b.dlmsnap.001.snaparc-tmp-{ours}-deadbeef"
+    other.write_bytes(b"another archive's")
+    data = os.urandom(100)
+    _write(tmp_path / "a.dlmsnap", data, 64)
+    assert _read_all(tmp_path / "a.dlmsnap") == data
+    assert not any(p.exists() for p in [*stale, stale_index])
+    assert far.read_bytes() == b"another machine is writing this"
+    assert other.read_bytes() == b"another archive's"
+
+
+@pytest.mark.parametrize("late", ["a.dlmsnap.002", "a.dlmsnap.index.json"])
+def test_a_volume_or_index_that_appears_meanwhile_is_not_replaced(
+    tmp_path: Path, late: str
+) -> None:
+    """Another writer creates a name after the constructor's check: close()
+    refuses it with DestinationError (exit 5), keeps it, and removes the rest."""
+    w = SplitWriter(tmp_path / "a.dlmsnap", 64, min_volume_size=1)
+    w.write(os.urandom(100))
+    (tmp_path / late).write_bytes(b"the other writer's")
+    with pytest.raises(DestinationError) as exc:
+        w.close()
+    assert exc.value.exit_code == 5
+    assert _entries(tmp_path) == [late]
+    assert (tmp_path / late).read_bytes() == b"the other writer's"
+
+
+def test_disk_full_while_writing_the_index_is_exit_6(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = SplitWriter(tmp_path / "a.dlmsnap", 64, min_volume_size=1)
+    w.write(os.urandom(100))
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if b"snaparc-split-volumes" in bytes(data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(DiskFullError):
+        w.close()
+    assert _entries(tmp_path) == []
+
+
+def _entries(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 from hf_fakes import FakeProcessor
+from snaparc_testlib import dead_owner_tags
 
 from snaparc.errors import ExportError, ExportManifestError
 from snaparc.hf import (
@@ -24,8 +26,9 @@ from snaparc.hf import (
     load_snapshot_manifest,
     verify_artifacts,
 )
-from snaparc.hf import publish as publish_mod
 from snaparc.hf.manifest import sha256_file
+from snaparc.publish import owner_tag, remove_owned
+from snaparc.publish import staging as staging_mod
 
 AUDIO = load_base_spec("qwen2-audio-7b-instruct")
 VL = load_base_spec("llava-1.5-7b")
@@ -158,7 +161,7 @@ def test_rename_exchange_swaps_two_dirs(tmp_path: Path) -> None:
     b.mkdir()
     (a / "f").write_text("a")
     (b / "f").write_text("b")
-    if not publish_mod.rename_with_flags(a, b, publish_mod.RENAME_EXCHANGE):
+    if not staging_mod.rename_with_flags(a, b, staging_mod.RENAME_EXCHANGE):
         pytest.skip("renameat2(RENAME_EXCHANGE) is not available here")
     assert ((a / "f").read_text(), (b / "f").read_text()) == ("b", "a")
 
@@ -168,7 +171,7 @@ def test_reexport_replaces_completely(
     fake_store: Store, monkeypatch: pytest.MonkeyPatch, exchange: bool
 ) -> None:
     if not exchange:
-        monkeypatch.setattr(publish_mod, "rename_with_flags", lambda *_a: False)
+        monkeypatch.setattr(staging_mod, "rename_with_flags", lambda *_a: False)
     first = export_snapshot(fake_store, AUDIO, processor=FakeProcessor(tag="old"))
     (first.export_dir / "stray.txt").write_text("left over", encoding="utf-8")
     (first.export_dir / "adapter" / "stale.bin").write_bytes(b"stale")
@@ -200,18 +203,18 @@ def test_failed_swap_leaves_old_export_intact(
 ) -> None:
     first = export_snapshot(fake_store, AUDIO)
     before = tree(first.export_dir)
-    monkeypatch.setattr(publish_mod, "rename_with_flags", lambda *_a: False)
+    monkeypatch.setattr(staging_mod, "rename_with_flags", lambda *_a: False)
     real_rename = os.rename
     calls: list[str] = []
 
     def flaky_rename(src: os.PathLike[str], dst: os.PathLike[str]) -> None:
         calls.append(Path(src).name)
-        if Path(src).name.startswith(".hf-audio-snapshot.staging-"):
+        if Path(src).name.startswith(".hf-audio-snapshot.snaparc-staging-"):
             raise OSError(28, "No space left on device")
         real_rename(src, dst)
 
-    monkeypatch.setattr(publish_mod.os, "rename", flaky_rename)
-    with pytest.raises(ExportError, match="No space left"):
+    monkeypatch.setattr(staging_mod.os, "rename", flaky_rename)
+    with pytest.raises(ExportError, match=r"(?i)no space left"):
         export_snapshot(fake_store, AUDIO, adapter_name="voice")
     assert len(calls) == 3  # old aside, new in (fails), old back
     assert tree(first.export_dir) == before
@@ -219,10 +222,64 @@ def test_failed_swap_leaves_old_export_intact(
 
 
 def test_first_export_without_renameat2(fake_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(publish_mod, "rename_with_flags", lambda *_a: False)
+    monkeypatch.setattr(staging_mod, "rename_with_flags", lambda *_a: False)
     result = export_snapshot(fake_store, VL)
     verify_artifacts(result.export_dir, load_snapshot_manifest(result.export_dir))
     assert leftovers(fake_store) == []
+
+
+class InterruptingProcessor:
+    """Ctrl-C lands while the processor is being saved, before any cleanup code
+    runs: it records the hidden entries beside the export and what the CLI's
+    signal cleanup (`remove_owned`) removes, then raises KeyboardInterrupt."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.hidden: list[str] = []
+        self.removed: list[str] = []
+
+    def save_pretrained(self, out: str) -> None:
+        Path(out, "processor_config.json").write_text("{}", encoding="utf-8")
+        self.hidden = leftovers(self.store)
+        self.removed = sorted(p.name for p in remove_owned() if p.parent == self.store.exports)
+        raise KeyboardInterrupt
+
+
+def test_interrupted_export_staging_is_claimed(fake_store: Store) -> None:
+    """The staging dir carries PID@HOST and is claimed: a signal mid-export
+    leaves only the previous export."""
+    first = export_snapshot(fake_store, AUDIO, processor=FakeProcessor(tag="old"))
+    before = tree(first.export_dir)
+    proc = InterruptingProcessor(fake_store)
+    with pytest.raises(KeyboardInterrupt):
+        export_snapshot(fake_store, AUDIO, adapter_name="voice", processor=proc)
+    tag = re.escape(owner_tag())
+    assert len(proc.hidden) == 1
+    assert re.fullmatch(
+        rf"\.hf-audio-snapshot\.snaparc-staging-{tag}-[0-9a-f]{{8}}", proc.hidden[0]
+    )
+    assert proc.removed == proc.hidden
+    assert tree(first.export_dir) == before
+    assert sorted(p.name for p in fake_store.exports.iterdir()) == ["hf-audio-snapshot"]
+
+
+def test_next_export_removes_dead_staging_of_this_host_only(fake_store: Store) -> None:
+    """A killed export's staging dir goes with the next export; another
+    machine's (a store on a shared filesystem) is left alone."""
+    ours, foreign = dead_owner_tags()
+    fake_store.exports.mkdir(parents=True)
+    stale = fake_store.exports / f".hf-audio-snapshot.snaparc-staging-{ours}-deadbeef"
+    (stale / "adapter").mkdir(parents=True)
+    (stale / "adapter" / "half.bin").write_bytes(b"half")
+    os.chmod(stale / "adapter", 0o500)
+    far = fake_store.exports / f".hf-audio-snapshot.snaparc-staging-{foreign}-deadbeef"
+    far.mkdir()
+    (far / "busy").write_bytes(b"another machine is exporting")
+    result = export_snapshot(fake_store, AUDIO)
+    verify_artifacts(result.export_dir, load_snapshot_manifest(result.export_dir))
+    assert not stale.exists()
+    assert (far / "busy").read_bytes() == b"another machine is exporting"
+    assert leftovers(fake_store) == [far.name]
 
 
 # --- load / verify errors ------------------------------------------------------

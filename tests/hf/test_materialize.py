@@ -47,7 +47,7 @@ from snaparc.hf.materialize import (  # noqa: E402
     revision_for,
     validate_repo_id,
 )
-from snaparc.staging import AtomicFile, os_error  # noqa: E402
+from snaparc.publish import AtomicFile, os_error  # noqa: E402
 
 AUDIO = load_base_spec("qwen2-audio-7b-instruct")
 REPO = "tiny-org/tiny-adapter"

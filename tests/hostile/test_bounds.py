@@ -34,16 +34,16 @@ FRAME_BUF = DEFAULT_LIMITS.max_frame_bytes + MiB  # one splitter buffer
 @pytest.fixture
 def frame_buffers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the decode buffers handed out (mmap-backed, so tracemalloc does not see them)."""
-    import snaparc.directio
+    import snaparc.publish.directio
 
     made: list[int] = []
-    real = snaparc.directio.frame_buffer
+    real = snaparc.publish.directio.frame_buffer
 
-    def counting(size: int = snaparc.directio.FRAME_SIZE) -> memoryview:
+    def counting(size: int = snaparc.publish.directio.FRAME_SIZE) -> memoryview:
         made.append(size)
         return real(size)
 
-    monkeypatch.setattr(snaparc.directio, "frame_buffer", counting)
+    monkeypatch.setattr(snaparc.publish.directio, "frame_buffer", counting)
     return made
 
 

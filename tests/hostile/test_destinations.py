@@ -183,7 +183,7 @@ def test_staging_of_live_process_is_kept(arena: Arena) -> None:
 def test_staging_of_another_host_is_kept_and_ours_is_removed(arena: Arena) -> None:
     """On a shared filesystem a PID from another machine says nothing about its
     owner: such staging is left alone; a dead PID of this host is cleaned up."""
-    from snaparc.staging import owner_tag
+    from snaparc.publish import owner_tag
 
     p = arena.write_archive(F.forge().data)
     pid = int(subprocess.run(

@@ -204,10 +204,10 @@ def _interrupt(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize(
     ("where", "command"),
     [
-        ("snaparc.staging.StagingDir.__enter__", "unpack"),  # between creating and `with`
-        ("snaparc.staging.AtomicFile.__enter__", "pack"),
-        ("snaparc.directio.enter_direct", "pack"),  # inside creation, after the file exists
-        ("snaparc.directio.enter_direct", "unpack"),
+        ("snaparc.publish.staging.StagingDir.__enter__", "unpack"),  # between creating and `with`
+        ("snaparc.publish.files.AtomicFile.__enter__", "pack"),
+        ("snaparc.publish.directio.enter_direct", "pack"),  # inside creation, after the file exists
+        ("snaparc.publish.directio.enter_direct", "unpack"),
     ],
 )
 def test_ctrl_c_right_after_a_temp_path_is_created_leaves_nothing(
@@ -240,7 +240,7 @@ def test_force_swap_without_renameat2(
 ) -> None:
     """Where RENAME_EXCHANGE is unsupported (NFS, old kernels) --force swaps with two renames."""
     src, archive, _ = big
-    monkeypatch.setattr("snaparc.staging.rename_with_flags", lambda *a: False)
+    monkeypatch.setattr("snaparc.publish.staging.rename_with_flags", lambda *a: False)
     target = tmp_path / "out"
     _old_tree(target)
     assert main(["unpack", str(archive), "-C", str(target), "--force", "--quiet"]) == 0
