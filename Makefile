@@ -8,7 +8,7 @@ EXTRAS ?= hf,s3,dev
 # Stock tools the interop tests run, as Debian packages.
 TOOLS_PKGS := zstd tar libarchive-tools b3sum minisign coreutils
 
-.PHONY: demo test tools lint typecheck bench fuzz vectors clean
+.PHONY: demo test tools lint typecheck imports bench fuzz vectors clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "need Python 3.11 or newer"; exit 1; }
@@ -38,8 +38,9 @@ tools:
 demo: $(STAMP)
 	$(BIN)/python -m snaparc.demo
 
-# The standards are part of the suite: lint and strict typing first, then every test.
-test: $(STAMP) tools lint typecheck
+# The standards are part of the suite: lint, strict typing and the layering
+# contract first, then every test.
+test: $(STAMP) tools lint typecheck imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -48,6 +49,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The import contracts in pyproject.toml ([tool.importlinter]): the layers.
+imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP) tools
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from snaparc.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from snaparc.api import *  # noqa: F403
@@ -40,7 +40,8 @@ _API_NAMES = frozenset(
         "Materialized", "MaterializedCache", "MirrorListed", "Packed", "ProgressFactory",
         "Pulled", "Pushed", "Result", "S3Settings", "Signed", "SumsWritten", "Unpacked",
         "Verified", "cat", "export", "keygen", "ls", "materialize", "materialize_cache",
-        "mirror_ls", "pack", "pull", "push", "s3_settings", "sign", "sums", "unpack", "verify",
+        "mirror_ls", "pack", "pull", "push", "remove_claimed", "s3_settings", "sign", "sums",
+        "unpack", "verify",
     }
 )  # fmt: skip
 

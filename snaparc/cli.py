@@ -13,7 +13,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from snaparc import __version__
 from snaparc.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
@@ -22,6 +21,7 @@ from snaparc.errors import (
     SnaparcError,
     UsageError,
 )
+from snaparc.version import __version__
 
 COMMAND_MODULES = (
     "pack",
@@ -90,9 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _remove_owned() -> None:
     """A signal can land between creating a temp path and entering the block
     that removes it: remove whatever this process still claims."""
-    from snaparc.publish import remove_owned
+    from snaparc.api import remove_claimed
 
-    remove_owned()
+    remove_claimed()
 
 
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:

@@ -92,7 +92,7 @@ Runner = Callable[..., subprocess.CompletedProcess[bytes]]
 def push_file(archive: Path, store: Any, **kwargs: Any) -> Any:
     """`push_archive` of a local archive file, opened the way every command opens it."""
     from snaparc.mirror.push import push_archive
-    from snaparc.sources import open_source
+    from snaparc.sources.archive import open_source
 
     with open_source(archive) as opened:
         return push_archive(opened, store, **kwargs)

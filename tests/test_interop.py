@@ -65,7 +65,7 @@ def test_b3sum_agrees_with_manifest_blake3(packed: Path, tmp_path: Path) -> None
     require_tool("b3sum")
     require_tool("tar")
     from snaparc.archive.listing import read_listing
-    from snaparc.sources import open_source as open_archive_input
+    from snaparc.sources.archive import open_source as open_archive_input
 
     with open_archive_input(packed) as f:
         manifest = read_listing(f).manifest

@@ -173,7 +173,7 @@ def test_generator_covers_every_recorded_vector() -> None:
 
 def test_snapshot_like_metadata_is_what_pack_records(tmp_path: Path) -> None:
     """`snaparc pack` (with the HF inspection) records the vector's metadata."""
-    snapshot = pytest.importorskip("snaparc.hf.snapshot")
+    snapshot = pytest.importorskip("snaparc.hf.export.tree")
     src = tmp_path / "snap"
     generate.tree_snapshot_like(src)
     files = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())

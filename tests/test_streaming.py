@@ -7,7 +7,7 @@ from pathlib import Path
 from snaparc_testlib import run_snaparc
 
 from snaparc.archive.listing import read_listing
-from snaparc.sources import open_source as open_archive_input
+from snaparc.sources.archive import open_source as open_archive_input
 
 
 def test_pack_to_stdout_equals_pack_to_file(sample_tree: Path, packed: Path) -> None:

@@ -39,6 +39,20 @@ from snaparc.api.results import (
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.mirror.url import S3Settings, s3_settings
 
+
+def remove_claimed() -> list[str]:
+    """Remove every temp file and staging directory this process still claims.
+
+    A signal (Ctrl-C, SIGTERM) can land between creating a temp path and
+    entering the block that would remove it; a caller that catches
+    `KeyboardInterrupt` around an API call calls this (the CLI does) so that
+    nothing is left behind. Returns the paths removed.
+    """
+    from snaparc.publish import remove_owned
+
+    return [str(p) for p in remove_owned()]
+
+
 __all__ = [
     "DEFAULT_LIMITS",
     "Catted",
@@ -69,6 +83,7 @@ __all__ = [
     "pack",
     "pull",
     "push",
+    "remove_claimed",
     "s3_settings",
     "sign",
     "sums",

@@ -9,7 +9,7 @@ from pathlib import Path
 from snaparc.api.args import check_path
 from snaparc.api.results import KeysWritten, Signed, SumsWritten
 from snaparc.errors import SignatureError, UsageError
-from snaparc.sources import Source, classify_source
+from snaparc.sources.archive import Source, classify_source
 
 
 def keygen(

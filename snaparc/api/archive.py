@@ -28,7 +28,7 @@ from snaparc.format.limits import Limits
 from snaparc.format.manifest import MetadataValue
 from snaparc.mirror.url import S3Settings
 from snaparc.progress import Progress
-from snaparc.sources import Source, classify_source, open_source
+from snaparc.sources.archive import Source, classify_source, open_source
 
 # Called once with the number of bytes the command will read or write (None
 # when unknown: a pipe); may return a Progress meter, which the caller closes.
@@ -183,7 +183,7 @@ def snapshot_metadata(
     `digests` (path -> sha256, from the packer's own hashing pass) saves
     hashing every artifact a second time.
     """
-    from snaparc.hf.snapshot import inspect_snapshot_tree
+    from snaparc.hf.export.tree import inspect_snapshot_tree
 
     info = inspect_snapshot_tree(src, files, digests=digests)
     if info is None:

@@ -100,7 +100,7 @@ def check_ref(ref: str, *, option: str = "--ref") -> str:
 
 def check_repo_id(repo_id: str, *, option: str = "--repo-id") -> str:
     """A Hub repo id, `ORG/NAME`."""
-    from snaparc.hf.materialize import validate_repo_id
+    from snaparc.hf.materialize.layout import validate_repo_id
 
     try:
         validate_repo_id(repo_id)

@@ -15,7 +15,7 @@ from snaparc.api.results import Exported, Materialized, MaterializedCache
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
 from snaparc.mirror.url import S3Settings
-from snaparc.sources import classify_source, open_source
+from snaparc.sources.archive import classify_source, open_source
 
 
 def export(
@@ -35,7 +35,7 @@ def export(
     `processor` (an object with `save_pretrained`) fills `processor/`.
     """
     from snaparc.hf import export_snapshot, load_base_spec
-    from snaparc.hf.store import check_adapter_name
+    from snaparc.hf.export.store import check_adapter_name
 
     store_path = check_path(store, option="--store")
     if not isinstance(base, str | os.PathLike) or not os.fspath(base):

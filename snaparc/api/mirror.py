@@ -16,7 +16,7 @@ from snaparc.api.results import MirrorListed, Pulled, Pushed
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
 from snaparc.mirror.url import MirrorTarget, S3Settings, parse_target
-from snaparc.sources import classify_source, mirror_target, open_source
+from snaparc.sources.archive import classify_source, mirror_target, open_source
 
 
 def _mirror_url(url: str, *, option: str = "URL") -> MirrorTarget:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from snaparc.archive.listing import Listing
     from snaparc.archive.pack import WrittenArchive
     from snaparc.archive.reader import ReadReport
-    from snaparc.hf.export import SnapshotResult
+    from snaparc.hf.export.build import SnapshotResult
     from snaparc.hf.materialize import CacheResult, MaterializeResult, SnapshotCheck
     from snaparc.mirror.pull import MirrorListing, PullReport
     from snaparc.mirror.push import PushReport

@@ -28,7 +28,6 @@ from typing import BinaryIO
 
 import zstandard
 
-from snaparc import __version__
 from snaparc.archive.hashing import FileDigests, hash_files
 from snaparc.archive.source_tree import SourceFile, SourceTree, scan_tree
 from snaparc.archive.threads import worker_count
@@ -48,6 +47,7 @@ from snaparc.format.manifest import (
 from snaparc.format.seektable import SeekEntry, encode_seek_table
 from snaparc.format.tarheader import build_header
 from snaparc.progress import Progress
+from snaparc.version import __version__
 
 CREATED_BY = f"snaparc {__version__}"
 MIN_LEVEL, MAX_LEVEL = 1, 19

@@ -11,11 +11,17 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from snaparc.format.limits import DEFAULT_LIMITS, Limits
-
 if TYPE_CHECKING:
-    from snaparc.mirror.url import S3Settings
+    from snaparc.api import Limits, S3Settings
     from snaparc.progress import Progress
+
+# The defaults of the hostile-input limits (snaparc.format.limits.Limits),
+# spelled here so that building the parser imports nothing.
+_LIMIT_DEFAULTS = (
+    ("--max-manifest-bytes", 64 * 1024 * 1024),
+    ("--max-files", 100_000),
+    ("--max-total-bytes", 4096 * 1024**3),
+)
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:
@@ -36,15 +42,13 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 def add_limits(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("limits (hostile-input protection; raise only for trusted input)")
-    for option, default in (
-        ("--max-manifest-bytes", DEFAULT_LIMITS.max_manifest_bytes),
-        ("--max-files", DEFAULT_LIMITS.max_files),
-        ("--max-total-bytes", DEFAULT_LIMITS.max_total_bytes),
-    ):
+    for option, default in _LIMIT_DEFAULTS:
         g.add_argument(option, type=int, default=default, metavar="N", help=f"default {default}")
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
+    from snaparc.api import Limits
+
     return Limits(
         max_manifest_bytes=args.max_manifest_bytes,
         max_files=args.max_files,
@@ -74,8 +78,8 @@ def s3_from(args: argparse.Namespace) -> S3Settings | None:
     allow_http = getattr(args, "allow_http", False)
     if endpoint is None and region is None and not allow_http:
         return None
+    from snaparc.api import s3_settings
     from snaparc.errors import UsageError
-    from snaparc.mirror.url import s3_settings
 
     for option, value in (("--endpoint", endpoint), ("--region", region)):
         if value is not None and not value.strip():

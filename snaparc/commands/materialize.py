@@ -22,8 +22,7 @@ from snaparc.commands._common import (
 )
 
 if TYPE_CHECKING:
-    from snaparc.archive.reader import ReadReport
-    from snaparc.hf.materialize import SnapshotCheck
+    from snaparc.api import Materialized, MaterializedCache
 
 
 class _DefaultCache(str):
@@ -113,7 +112,7 @@ def _run_dir(args: argparse.Namespace) -> int:
     elif not args.quiet:
         files = result.report.manifest.files
         print(f"materialized {len(files)} files into {result.target} (read-only)")
-        _print_common(result.report, result.snapshot)
+        _print_common(done)
         print(f"load: PeftModel.from_pretrained(base, {str(result.target / 'adapter')!r})")
     return 0
 
@@ -143,15 +142,16 @@ def _run_cache(args: argparse.Namespace) -> int:
             f"({result.blobs_written} blobs written, {result.blobs_reused} reused); "
             "refs/main moved"
         )
-        _print_common(result.report, result.snapshot)
+        _print_common(done)
         for conflict in result.conflicts:
             print(f"conflict: {conflict.describe()}")
         print(f"load: PeftModel.from_pretrained(base, {result.repo_id!r})")
     return 0
 
 
-def _print_common(report: ReadReport, snap: SnapshotCheck) -> None:
-    print(f"archive id {report.archive_id}")
+def _print_common(done: Materialized | MaterializedCache) -> None:
+    snap = done.result.snapshot
+    print(f"archive id {done.archive_id}")
     print(f"base model {snap.base_model_hf_id} @ {snap.base_model_revision}")
     for check in snap.checks:
         print(f"checked: {check}")

@@ -1,17 +1,21 @@
-"""HF snapshot exports: store layout, base model specs, export, and inspection.
+"""Hugging Face snapshot exports, in both directions.
 
-Layering: `basemodels` (pinned base specs) and `store` (adapter resolution)
-feed `export` (which writes an export dir through `snaparc.publish`'s
-`StagingDir` and describes it with a `manifest`); `snapshot` is what the
-packer calls to verify a tree before archiving it.
+- `snaparc.hf.export`: a training store's adapter -> an HF snapshot export
+  dir (base model specs, store layout, the export itself, and the tree checks
+  `pack` runs on an export dir);
+- `snaparc.hf.materialize`: an archived export -> a loadable directory or a
+  hub cache repo;
+- `snaparc.hf.manifest`: the snapshot manifest model both directions share;
+  `snaparc.hf.constants`: the hub cache location, read once.
 
-Importing this package never imports torch, transformers or peft; only
+This package's face re-exports the export side and the manifest model.
+Importing it never imports torch, transformers or peft; only
 `export_snapshot(..., processor_dir=...)` imports transformers, lazily.
 """
 
 from __future__ import annotations
 
-from snaparc.hf.basemodels import (
+from snaparc.hf.export.basemodels import (
     BASE_MODELS,
     AudioPreprocessorPlan,
     BaseModelSpec,
@@ -19,12 +23,14 @@ from snaparc.hf.basemodels import (
     VlPreprocessorPlan,
     load_base_spec,
 )
-from snaparc.hf.export import (
+from snaparc.hf.export.build import (
     AUDIO_SNAPSHOT_SUBDIR,
     VL_SNAPSHOT_SUBDIR,
     SnapshotResult,
     export_snapshot,
 )
+from snaparc.hf.export.store import AdapterResolutionError, ResolvedAdapter, Store, resolve_adapter
+from snaparc.hf.export.tree import SnapshotInfo, inspect_snapshot_tree
 from snaparc.hf.manifest import (
     SNAPSHOT_MANIFEST_FILENAME,
     AudioSnapshotManifest,
@@ -34,8 +40,6 @@ from snaparc.hf.manifest import (
     load_snapshot_manifest,
     verify_artifacts,
 )
-from snaparc.hf.snapshot import SnapshotInfo, inspect_snapshot_tree
-from snaparc.hf.store import AdapterResolutionError, ResolvedAdapter, Store, resolve_adapter
 
 __all__ = [
     "AUDIO_SNAPSHOT_SUBDIR",

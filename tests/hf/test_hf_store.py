@@ -10,7 +10,7 @@ from hf_fakes import write_fake_adapter
 
 from snaparc.errors import ExportError
 from snaparc.hf import AdapterResolutionError, Store, resolve_adapter
-from snaparc.hf.store import check_adapter_name, version_from_dir_name
+from snaparc.hf.export.store import check_adapter_name, version_from_dir_name
 
 
 def test_current_adapter_follows_pointer(fake_store: Store) -> None:

@@ -440,7 +440,7 @@ def test_corrupt_archive_into_fresh_cache_creates_nothing(archive: Path, tmp_pat
 def test_failure_writing_refs_rolls_back(
     archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import snaparc.hf.materialize as mat
+    import snaparc.hf.materialize.to_cache as mat
 
     cache = tmp_path / "hub"
     materialize_cache(make_archive(tmp_path / "other", payload=b"previous"), cache)
@@ -460,7 +460,7 @@ def test_failure_writing_refs_rolls_back(
 def test_enospc_while_writing_blob_is_disk_full(
     archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import snaparc.hf.materialize as mat
+    import snaparc.hf.materialize.to_cache as mat
 
     cache = tmp_path / "hub"
     materialize_cache(make_archive(tmp_path / "other", payload=b"previous"), cache)

@@ -13,7 +13,7 @@ from hf_fakes import FakeProcessor
 from snaparc.archive.listing import read_listing
 from snaparc.cli import main
 from snaparc.hf import BASE_MODELS, Store, export_snapshot
-from snaparc.sources import open_source as open_archive_input
+from snaparc.sources.archive import open_source as open_archive_input
 
 
 @pytest.fixture

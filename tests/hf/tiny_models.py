@@ -1,8 +1,8 @@
-"""Test-side name for the tiny model builders, which live in `snaparc.hf.tiny`
+"""Test-side name for the tiny model builders, which live in `snaparc.demo.tiny`
 (`make demo` uses them too)."""
 
-from snaparc.hf.tiny import *  # noqa: F403
-from snaparc.hf.tiny import (  # noqa: F401
+from snaparc.demo.tiny import *  # noqa: F403
+from snaparc.demo.tiny import (  # noqa: F401
     AUDIO_SPECIAL_TOKENS,
     IMAGE_TOKEN,
     SEED,

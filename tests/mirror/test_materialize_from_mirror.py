@@ -10,7 +10,7 @@ from snaparc_testlib import push_file
 
 from snaparc.mirror.store import open_store
 from snaparc.mirror.url import parse_url
-from snaparc.sources import open_source
+from snaparc.sources.archive import open_source
 
 
 def _tree(root: Path) -> dict[str, str]:

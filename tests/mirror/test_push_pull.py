@@ -14,7 +14,7 @@ from snaparc.mirror.pull import list_mirror, pull_archive
 from snaparc.mirror.push import PushReport
 from snaparc.mirror.store import ObjectInfo, PutMode, Store, open_store
 from snaparc.mirror.url import parse_url
-from snaparc.sources import open_source
+from snaparc.sources.archive import open_source
 
 from .conftest import pack, write_tree
 

@@ -25,9 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snaparc import __version__
 from snaparc.errors import DestinationError, DiskFullError, ExportError, IOFailure, SnaparcError
-from snaparc.hf.basemodels import BaseModelSpec
+from snaparc.hf.export.basemodels import BaseModelSpec
+from snaparc.hf.export.readme import render_readme
+from snaparc.hf.export.store import ResolvedAdapter, Store, resolve_adapter
 from snaparc.hf.manifest import (
     SNAPSHOT_MANIFEST_FILENAME,
     SNAPSHOT_README_FILENAME,
@@ -37,9 +38,8 @@ from snaparc.hf.manifest import (
     VlSnapshotManifest,
     build_artifact,
 )
-from snaparc.hf.readme import render_readme
-from snaparc.hf.store import ResolvedAdapter, Store, resolve_adapter
 from snaparc.publish import StagingDir
+from snaparc.version import __version__
 
 AUDIO_SNAPSHOT_SUBDIR = "hf-audio-snapshot"
 VL_SNAPSHOT_SUBDIR = "hf-snapshot"

@@ -56,7 +56,7 @@ def main() -> int:
     step("1. build a tiny Qwen2-Audio base, processor and LoRA adapter (offline)")
     import torch
 
-    from snaparc.hf.tiny import build_case, forward_logits
+    from snaparc.demo.tiny import build_case, forward_logits
 
     case = build_case("audio", OUT / "build")
     store = case.new_store(OUT / "store")

@@ -10,7 +10,7 @@ processor files at the repo root), offline. Tests execute both.
 
 from __future__ import annotations
 
-from snaparc.hf.basemodels import BaseModelSpec
+from snaparc.hf.export.basemodels import BaseModelSpec
 from snaparc.hf.manifest import AnySnapshotManifest, AudioSnapshotManifest
 
 
