@@ -31,7 +31,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard, cast
 
 from snaparc.errors import (
@@ -44,6 +43,7 @@ from snaparc.errors import (
 )
 from snaparc.publish import (
     AppendFile,
+    Output,
     clean_stale,
     disown,
     fsync_dir,
@@ -272,7 +272,7 @@ def _is_plain_name(name: str) -> bool:
 # --- writing -------------------------------------------------------------------
 
 
-class SplitWriter:
+class SplitWriter(Output):
     """A write-only binary stream that lands in volumes of at most `volume_size` bytes.
 
     `out_path` is the archive's name (``OUT.dlmsnap``); volumes and the index
@@ -427,19 +427,8 @@ class SplitWriter:
         self._published.clear()
         self._tmp = None
 
-    def __enter__(self) -> SplitWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
+    def finish(self) -> None:
+        self.close()
 
     def __del__(self) -> None:
         # Never publish from a finaliser: an unclosed writer is an abandoned one.

@@ -15,6 +15,8 @@ the next run after a crash) sees the old state or the complete new one:
 - `files`: files published whole (`AtomicFile`, `write_file_atomic`,
   `put_file`).
 - `staging`: directory trees published whole (`StagingDir`, renameat2).
+- `output`: the shape all three share (`Output`: `finish` or `abort`; as a
+  context manager, abort on an exception).
 
 Importers use this face (`from snaparc.publish import AtomicFile`); direct
 I/O is `snaparc.publish.directio`.
@@ -24,6 +26,7 @@ from snaparc.publish.claims import disown, own, remove_owned
 from snaparc.publish.files import AtomicFile, put_file, write_file_atomic
 from snaparc.publish.fs import check_target, fsync_dir, os_error, place
 from snaparc.publish.names import clean_stale, owner_tag, temp_name
+from snaparc.publish.output import Output
 from snaparc.publish.staging import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -38,6 +41,7 @@ __all__ = [
     "AppendFile",
     "AtomicFile",
     "NewFileWriter",
+    "Output",
     "StagingDir",
     "check_target",
     "clean_stale",

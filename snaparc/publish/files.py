@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO, cast
 
 from snaparc.errors import DestinationError
 from snaparc.publish.claims import disown, own
 from snaparc.publish.fs import check_target, fsync_dir, os_error, place
 from snaparc.publish.names import clean_stale, temp_name
+from snaparc.publish.output import Output
 from snaparc.publish.writers import AppendFile
 
 
@@ -86,7 +86,7 @@ def put_file(path: Path, data: bytes, *, mode: int | None, overwrite: bool) -> N
     fsync_dir(path.parent)
 
 
-class AtomicFile:
+class AtomicFile(Output):
     """A binary file written under a temp name, published by `commit()`.
 
     Without `force` an existing target is refused, at construction and again
@@ -138,18 +138,8 @@ class AtomicFile:
             self.tmp.unlink(missing_ok=True)
             disown(self.tmp)
 
-    def __enter__(self) -> AtomicFile:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif not self._done:
+    def finish(self) -> None:
+        if not self._done:
             self.commit()
 
 

@@ -22,11 +22,11 @@ import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from snaparc.publish.claims import disown, own, remove_tree
 from snaparc.publish.fs import check_target, fsync_dir, os_error
 from snaparc.publish.names import clean_stale, temp_name
+from snaparc.publish.output import Output
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
@@ -73,7 +73,7 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
-class StagingDir:
+class StagingDir(Output):
     """A private directory beside `target` that becomes `target` on publish."""
 
     def __init__(self, target: Path, *, force: bool = False) -> None:
@@ -140,14 +140,6 @@ class StagingDir:
         remove_tree(self.path)
         disown(self.path)
 
-    def __enter__(self) -> StagingDir:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
+    def finish(self) -> None:
+        """A block that ends without `publish()` publishes nothing: the staging goes."""
+        self.abort()
