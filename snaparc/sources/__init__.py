@@ -14,7 +14,16 @@ from snaparc.sources.archive import (
     SourceKind,
     classify_source,
     mirror_target,
+    mirror_url,
     open_source,
 )
 
-__all__ = ["STDIN", "Source", "SourceKind", "classify_source", "mirror_target", "open_source"]
+__all__ = [
+    "STDIN",
+    "Source",
+    "SourceKind",
+    "classify_source",
+    "mirror_target",
+    "mirror_url",
+    "open_source",
+]
