@@ -15,17 +15,8 @@ from snaparc.api.args import check_jobs, check_limits, check_path, check_ref, ch
 from snaparc.api.results import MirrorListed, Pulled, Pushed
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
-from snaparc.mirror.url import MirrorTarget, S3Settings, parse_target
-from snaparc.sources.archive import classify_source, mirror_target, open_source
-
-
-def _mirror_url(url: str, *, option: str = "URL") -> MirrorTarget:
-    if not isinstance(url, str) or not url:
-        raise UsageError(f"{option} is empty: give a directory, file:///path or s3://bucket/prefix")
-    try:
-        return parse_target(url)
-    except UsageError as exc:
-        raise UsageError(f"{option}: {exc}") from None
+from snaparc.mirror.url import S3Settings
+from snaparc.sources.archive import classify_source, mirror_target, mirror_url, open_source
 
 
 def push(
@@ -47,9 +38,11 @@ def push(
     source = classify_source(archive)
     if not source.is_local:
         raise UsageError(f"push takes an archive file (or split volumes), not {source}")
-    target = _mirror_url(url)
+    target = mirror_url(url)
     if target.archive_id:
-        raise UsageError("push: URL@ID is for pull; use URL, URL:REF or --ref NAME")
+        raise UsageError(
+            f"URL: {url!r} names an archive id (URL@ID is for pull); use URL, URL:REF or --ref NAME"
+        )
     if ref is not None:
         ref = check_ref(ref)
     if target.ref and ref and target.ref != ref:
@@ -109,5 +102,5 @@ def mirror_ls(url: str, *, s3: S3Settings | None = None) -> MirrorListed:
     from snaparc.mirror.pull import list_mirror
     from snaparc.mirror.store import open_store
 
-    target = _mirror_url(url)
+    target = mirror_url(url)
     return MirrorListed(list_mirror(open_store(target.url, settings=s3)))

@@ -1,13 +1,12 @@
 """`snaparc export`: write an HF snapshot export of a store's adapter.
 
-Imports only argparse and pathlib at module level; `snaparc.hf` (and, with
+Imports only argparse at module level; `snaparc.hf` (and, with
 `--processor`, transformers) is imported when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 
@@ -31,7 +30,6 @@ def register(sub: Any) -> None:
     which.add_argument("--adapter-path", metavar="DIR", help="export this adapter dir instead")
     parser.add_argument(
         "--processor",
-        type=Path,
         metavar="DIR",
         help="local processor dir to load with AutoProcessor and save into the export",
     )

@@ -11,9 +11,12 @@ what `text` is:
   / `DIR@ID` where DIR is a directory (a path that exists as a file is always
   a file).
 
-Malformed input is refused here with a usage error (exit 2): an empty name,
-a mirror without a ref or id, a `:` or `@` suffix that is not a ref name or
-an archive id, a missing path, a directory.
+Malformed input is refused here with a usage error (exit 2) naming the
+option: an empty name, a NUL character, a mirror without a ref or id, a `:`
+or `@` suffix that is not a ref name or an archive id, a malformed `s3://`
+or `file://` URL, another URL scheme (`ftp://…`), a missing path, a
+directory. `mirror_url` applies the same rules to a mirror itself (push,
+`mirror ls`), where a ref or id is optional.
 
 `open_source(source)` opens it as an `ArchiveInput` (`snaparc.archive.input`):
 the stream, its size where known (a mirror knows its record's file size),
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator
@@ -70,7 +74,7 @@ class Source:
 
 def classify_source(text: str | os.PathLike[str], *, option: str = "ARCHIVE") -> Source:
     """Classify an archive argument; `option` names it in messages."""
-    text = os.fspath(text)
+    text = _check_text(text, option)
     if not text:
         raise UsageError(f"{option} is empty: name an archive file, - for stdin, or URL:REF")
     if text == STDIN:
@@ -84,6 +88,7 @@ def classify_source(text: str | os.PathLike[str], *, option: str = "ARCHIVE") ->
         st = path.stat()
     except FileNotFoundError:
         _refuse_malformed_suffix(text, option)
+        _refuse_other_scheme(text, option)
         raise InputNotFoundError(f"no such archive: {path}", path=text) from None
     except OSError as exc:
         raise IOFailure(f"cannot open {path}: {exc.strerror}", path=text) from None
@@ -98,7 +103,8 @@ def classify_source(text: str | os.PathLike[str], *, option: str = "ARCHIVE") ->
 
 def mirror_target(text: str, *, option: str = "URL:REF|URL@ID") -> MirrorTarget:
     """A mirror target that names one archive (`URL:REF` or `URL@ID`)."""
-    target = parse_target(text)
+    text = _check_text(text, option)
+    target = _parse_target(text, option)
     if target.ref is None and target.archive_id is None:
         _refuse_malformed_suffix(text, option, always=True)
         raise UsageError(
@@ -106,6 +112,54 @@ def mirror_target(text: str, *, option: str = "URL:REF|URL@ID") -> MirrorTarget:
             "(URL:REF or URL@ID; `snaparc mirror ls URL` lists them)"
         )
     return target
+
+
+def mirror_url(text: str, *, option: str = "URL") -> MirrorTarget:
+    """A mirror, which may also name an archive (`URL`, `URL:REF`, `URL@ID`),
+    as push and `mirror ls` take it.
+
+    `DIR:` or `DIR@xyz` after an existing directory DIR is refused (unless that
+    whole name exists), where the URL grammar alone would take it for a new
+    directory named `DIR:` and push there.
+    """
+    text = _check_text(text, option)
+    if not text:
+        raise UsageError(f"{option} is empty: give a directory, file:///path or s3://bucket/prefix")
+    target = _parse_target(text, option)
+    if target.ref is None and target.archive_id is None and not os.path.exists(text):
+        _refuse_malformed_suffix(text, option)
+    return target
+
+
+def _check_text(text: object, option: str) -> str:
+    if not isinstance(text, str | os.PathLike):
+        raise UsageError(f"{option} must be a path or URL; got {text!r}")
+    text = os.fspath(text)
+    if not isinstance(text, str):
+        raise UsageError(f"{option} must be a path or URL; got {text!r}")
+    if "\0" in text:
+        raise UsageError(f"{option} contains a NUL character")
+    return text
+
+
+def _parse_target(text: str, option: str) -> MirrorTarget:
+    try:
+        return parse_target(text)
+    except UsageError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _refuse_other_scheme(text: str, option: str) -> None:
+    """`ftp://host/x` that is no path: say the scheme is unknown, not 'not found'."""
+    match = _SCHEME.match(text)
+    if match:
+        raise UsageError(
+            f"{option}: unsupported mirror URL scheme {match.group(1)!r} in {text!r} "
+            "(use a path, file:// or s3://)"
+        )
 
 
 def _refuse_malformed_suffix(text: str, option: str, *, always: bool = False) -> None:
