@@ -63,7 +63,7 @@ def _build_world(root: Path) -> None:
         sys.path.insert(0, str(HF_TESTS))
     import hf_fakes
 
-    from snaparc.hf import Store, export_snapshot, load_base_spec
+    from snaparc.hf.export import Store, export_snapshot, load_base_spec
 
     write_tree(root / "src", _files(b"one"))
     write_tree(root / "src2", _files(b"two"))

@@ -400,7 +400,7 @@ def test_cli_unpack_from_mirror_with_fifo_record_exits_10(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_base_model_spec_file_must_be_regular(tmp_path: Path, kind: str) -> None:
-    from snaparc.hf import load_base_spec
+    from snaparc.hf.export import load_base_spec
 
     spec = _make(tmp_path / "base.json", kind)
     with pytest.raises(NotRegularFileError) as info:
@@ -421,7 +421,7 @@ def store_root(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", [None, "voice"])
 def test_store_pointer_must_be_regular(store_root: Path, kind: str, name: str | None) -> None:
-    from snaparc.hf import Store, resolve_adapter
+    from snaparc.hf.export import Store, resolve_adapter
 
     store = Store(store_root)
     pointer = _make(store.current_pointer(name), kind)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -48,6 +49,50 @@ def base_opener(base: Source | None, *, s3: S3Settings | None = None) -> OpenBas
 
 def classify_base(base: str | os.PathLike[str] | None) -> Source | None:
     return None if base is None else classify_source(base, option="--base")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The checked arguments every command that reads an archive shares.
+
+    `check` validates them all (nothing is opened); `open` opens the source
+    once, with a progress meter sized to it; `open_base` is how a thin
+    archive's base is opened, only if blobs are needed from it.
+    """
+
+    source: Source
+    threads: int
+    limits: Limits
+    base: Source | None = None
+    s3: S3Settings | None = None
+
+    @classmethod
+    def check(
+        cls,
+        archive: str | os.PathLike[str],
+        *,
+        threads: int = 0,
+        limits: Limits | None = None,
+        base: str | os.PathLike[str] | None = None,
+        s3: S3Settings | None = None,
+    ) -> Reading:
+        return cls(
+            classify_source(archive),
+            check_threads(threads),
+            check_limits(limits),
+            classify_base(base),
+            s3,
+        )
+
+    @contextmanager
+    def open(
+        self, progress: ProgressFactory | None = None
+    ) -> Iterator[tuple[ArchiveInput, Progress | None]]:
+        with open_source(self.source, s3=self.s3) as opened:
+            yield opened, _meter(progress, opened.size)
+
+    def open_base(self) -> OpenBase | None:
+        return base_opener(self.base, s3=self.s3)
 
 
 # --- pack ------------------------------------------------------------------------
@@ -215,22 +260,19 @@ def verify(
     target) against both digests, and its signature with `key`. Writes nothing."""
     from snaparc.archive.reader import read_archive
 
-    source = classify_source(archive)
-    threads = check_threads(threads)
-    limits = check_limits(limits)
+    r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
     key_path = None if key is None else check_path(key, option="--key")
     if require_signature and key_path is None:
         raise UsageError("--require-signature needs --key PUB")
-    if key_path is not None and not source.is_local:
+    if key_path is not None and not r.source.is_local:
         raise UsageError(
             "signatures are checked on files: save the archive (or pull it), then verify it"
         )
     signature = None
     if key_path is not None:
-        signature = check_signature(source, key_path)
-    with open_source(source, s3=s3) as opened:
-        meter = _meter(progress, opened.size)
-        report = read_archive(opened, None, threads=threads, limits=limits, progress=meter)
+        signature = check_signature(r.source, key_path)
+    with r.open(progress) as (opened, meter):
+        report = read_archive(opened, None, threads=r.threads, limits=r.limits, progress=meter)
     return Verified(report, signature)
 
 
@@ -253,10 +295,9 @@ def ls(
     """The archive id, files and metadata, from the archive's head only."""
     from snaparc.archive.listing import read_listing
 
-    source = classify_source(archive)
-    limits = check_limits(limits)
-    with open_source(source, s3=s3) as opened:
-        return Listed(read_listing(opened, limits=limits))
+    r = Reading.check(archive, limits=limits, s3=s3)
+    with r.open() as (opened, _):
+        return Listed(read_listing(opened, limits=r.limits))
 
 
 def cat(
@@ -271,13 +312,11 @@ def cat(
     """Write one file's bytes to `out`, after both digests of them matched."""
     from snaparc.archive.catfile import cat_file
 
-    source = classify_source(archive)
+    r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
     if not isinstance(path, str) or not path:
         raise UsageError("PATH is empty: name a file inside the archive (`snaparc ls` lists them)")
-    threads = check_threads(threads)
-    limits = check_limits(limits)
-    with open_source(source, s3=s3) as opened:
-        entry = cat_file(opened, path, out, limits=limits, threads=threads)
+    with r.open() as (opened, _):
+        entry = cat_file(opened, path, out, limits=r.limits, threads=r.threads)
     return Catted(entry.path, entry.size, entry.blob)
 
 
@@ -298,20 +337,17 @@ def unpack(
     """Verify an archive and publish its tree at `dest`, complete or not at all."""
     from snaparc.archive.unpack import unpack_archive
 
-    source = classify_source(archive)
+    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     target = check_path(dest, option="-C/--directory")
-    threads = check_threads(threads)
-    limits = check_limits(limits)
-    base_source = classify_base(base)
-    with open_source(source, s3=s3) as opened:
+    with r.open(progress) as (opened, meter):
         result = unpack_archive(
             opened,
             target,
             force=force,
-            threads=threads,
-            limits=limits,
-            progress=_meter(progress, opened.size),
-            base=base_opener(base_source, s3=s3),
+            threads=r.threads,
+            limits=r.limits,
+            progress=meter,
+            base=r.open_base(),
         )
     return Unpacked(result.target, result.report)
 

@@ -7,15 +7,13 @@ Nothing here imports torch, transformers or peft; `export` with
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from snaparc.api.archive import ProgressFactory, _meter, base_opener, classify_base
-from snaparc.api.args import check_limits, check_path, check_repo_id, check_threads
+from snaparc.api.archive import ProgressFactory, Reading
+from snaparc.api.args import check_path, check_repo_id
 from snaparc.api.results import Exported, Materialized, MaterializedCache
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
 from snaparc.mirror.url import S3Settings
-from snaparc.sources.archive import classify_source, open_source
 
 
 def export(
@@ -34,7 +32,7 @@ def export(
     adapter directory; `processor_dir` (loaded with AutoProcessor) or
     `processor` (an object with `save_pretrained`) fills `processor/`.
     """
-    from snaparc.hf import export_snapshot, load_base_spec
+    from snaparc.hf.export import export_snapshot, load_base_spec
     from snaparc.hf.export.store import check_adapter_name
 
     store_path = check_path(store, option="--store")
@@ -75,20 +73,17 @@ def materialize(
     (read-only), loadable by `PeftModel` and `AutoProcessor`."""
     from snaparc.hf.materialize import materialize_hf_dir
 
-    source = classify_source(archive)
+    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     target = check_path(dest, option="DEST")
-    threads = check_threads(threads)
-    limits = check_limits(limits)
-    base_source = classify_base(base)
-    with open_source(source, s3=s3) as opened:
+    with r.open(progress) as (opened, meter):
         result = materialize_hf_dir(
             opened,
             target,
             force=force,
-            threads=threads,
-            limits=limits,
-            progress=_meter(progress, opened.size),
-            base=base_opener(base_source, s3=s3),
+            threads=r.threads,
+            limits=r.limits,
+            progress=meter,
+            base=r.open_base(),
         )
     return Materialized(result)
 
@@ -110,20 +105,17 @@ def materialize_cache(
     offline."""
     from snaparc.hf.materialize import materialize_hf_cache
 
-    source = classify_source(archive)
+    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     repo_id = check_repo_id(repo_id)
     cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
-    threads = check_threads(threads)
-    limits = check_limits(limits)
-    base_source = classify_base(base)
-    with open_source(source, s3=s3) as opened:
+    with r.open(progress) as (opened, meter):
         result = materialize_hf_cache(
             opened,
             repo_id=repo_id,
-            cache_dir=Path(cache) if cache is not None else None,
-            threads=threads,
-            limits=limits,
-            progress=_meter(progress, opened.size),
-            base=base_opener(base_source, s3=s3),
+            cache_dir=cache,
+            threads=r.threads,
+            limits=r.limits,
+            progress=meter,
+            base=r.open_base(),
         )
     return MaterializedCache(result)

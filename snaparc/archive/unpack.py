@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -44,16 +45,30 @@ def check_free_space(directory: Path, needed: int) -> None:
 
 
 class TreeSink:
-    """Lays the manifest's tree out under `root` as blobs arrive."""
+    """Lays the manifest's tree out under `root` as blobs arrive.
 
-    def __init__(self, root: Path, *, read_only: bool = False, has_base: bool = False) -> None:
+    `precheck(manifest)`, if given, runs first in `begin`: a caller's own
+    refusal (not an HF snapshot, say) comes before any directory is made.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        read_only: bool = False,
+        has_base: bool = False,
+        precheck: Callable[[Manifest], None] | None = None,
+    ) -> None:
         self.root = root
         self.read_only = read_only
         self.has_base = has_base
+        self.precheck = precheck
         self._by_blob: dict[str, list[FileEntry]] = {}
         self.manifest: Manifest | None = None
 
     def begin(self, manifest: Manifest, archive_id: str) -> None:
+        if self.precheck is not None:
+            self.precheck(manifest)
         if manifest.base is not None and not self.has_base:
             raise MissingBlobError(
                 f"thin archive: some blobs live in base archive {manifest.base}; "
@@ -194,11 +209,22 @@ def unpack_archive(
     progress: Progress | None = None,
     read_only: bool = False,
     base: OpenBase | None = None,
+    precheck: Callable[[Manifest], None] | None = None,
+    before_publish: Callable[[Path, ReadReport], None] | None = None,
 ) -> UnpackResult:
-    """Verify every byte of `source` and publish its tree at `dest` atomically."""
+    """Verify every byte of `source` and publish its tree at `dest` atomically.
+
+    `precheck(manifest)` may refuse the archive before anything is written;
+    `before_publish(staged_root, report)` may refuse the verified tree before
+    it becomes `dest` (materialize checks the snapshot manifest there).
+    """
     with StagingDir(dest, force=force) as staging:
-        sink = TreeSink(staging.path, read_only=read_only, has_base=base is not None)
+        sink = TreeSink(
+            staging.path, read_only=read_only, has_base=base is not None, precheck=precheck
+        )
         report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
         report.bytes_verified += fill_from_base(sink, report.manifest, base)
+        if before_publish is not None:
+            before_publish(staging.path, report)
         staging.publish()
     return UnpackResult(staging.target, report)

@@ -91,7 +91,10 @@ def s3_from(args: argparse.Namespace) -> S3Settings | None:
 
 
 class Meter:
-    """The progress factory the API calls; remembers the meter to close it."""
+    """The progress factory the API calls; remembers the meter to close it.
+
+    Use it as `with Meter(args, "unpack") as meter: unpack(..., progress=meter)`.
+    """
 
     def __init__(self, args: argparse.Namespace, label: str) -> None:
         self.args = args
@@ -111,6 +114,12 @@ class Meter:
         if self.progress is not None:
             self.progress.close()
             self.progress = None
+
+    def __enter__(self) -> Meter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def print_json(obj: Any, *, stream: Any = None) -> None:

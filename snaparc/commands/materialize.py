@@ -93,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_dir(args: argparse.Namespace) -> int:
     from snaparc.api import materialize
 
-    meter = Meter(args, "materialize")
-    try:
+    with Meter(args, "materialize") as meter:
         done = materialize(
             args.archive,
             args.dest,
@@ -104,8 +103,6 @@ def _run_dir(args: argparse.Namespace) -> int:
             base=args.base,
             progress=meter,
         )
-    finally:
-        meter.close()
     result = done.result
     if args.json:
         print_json(done.to_json())
@@ -120,8 +117,7 @@ def _run_dir(args: argparse.Namespace) -> int:
 def _run_cache(args: argparse.Namespace) -> int:
     from snaparc.api import materialize_cache
 
-    meter = Meter(args, "materialize")
-    try:
+    with Meter(args, "materialize") as meter:
         done = materialize_cache(
             args.archive,
             repo_id=args.repo_id,
@@ -131,8 +127,6 @@ def _run_cache(args: argparse.Namespace) -> int:
             base=args.base,
             progress=meter,
         )
-    finally:
-        meter.close()
     result = done.result
     if args.json:
         print_json(done.to_json())

@@ -95,8 +95,7 @@ def _human(n: int) -> str:
 def run_push(args: argparse.Namespace) -> int:
     from snaparc.api import push
 
-    meter = Meter(args, "push")
-    try:
+    with Meter(args, "push") as meter:
         done = push(
             args.archive,
             args.url,
@@ -107,8 +106,6 @@ def run_push(args: argparse.Namespace) -> int:
             s3=s3_from(args),
             progress=meter,
         )
-    finally:
-        meter.close()
     if args.json:
         print_json(done.to_json())
         return 0
@@ -132,8 +129,7 @@ def run_push(args: argparse.Namespace) -> int:
 def run_pull(args: argparse.Namespace) -> int:
     from snaparc.api import pull
 
-    meter = Meter(args, "pull")
-    try:
+    with Meter(args, "pull") as meter:
         done = pull(
             args.target,
             args.output,
@@ -144,8 +140,6 @@ def run_pull(args: argparse.Namespace) -> int:
             s3=s3_from(args),
             progress=meter,
         )
-    finally:
-        meter.close()
     if args.json:
         print_json(done.to_json())
     elif not args.quiet:

@@ -42,8 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from snaparc.api import pack
 
-    meter = Meter(args, "pack")
-    try:
+    with Meter(args, "pack") as meter:
         result = pack(
             args.src,
             args.output,
@@ -56,8 +55,6 @@ def run(args: argparse.Namespace) -> int:
             base=args.base,
             progress=meter,
         )
-    finally:
-        meter.close()
     info = sys.stderr if args.output == "-" else sys.stdout
     if args.json:
         print_json(result.to_json(), stream=info)

@@ -28,8 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from snaparc.api import unpack
 
-    meter = Meter(args, "unpack")
-    try:
+    with Meter(args, "unpack") as meter:
         result = unpack(
             args.archive,
             args.dest,
@@ -39,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
             base=args.base,
             progress=meter,
         )
-    finally:
-        meter.close()
     if not args.quiet:
         m = result.report.manifest
         print(

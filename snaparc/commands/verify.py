@@ -37,8 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from snaparc.api import verify
 
-    meter = Meter(args, "verify")
-    try:
+    with Meter(args, "verify") as meter:
         result = verify(
             args.archive,
             threads=args.threads,
@@ -47,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
             require_signature=args.require_signature,
             progress=meter,
         )
-    finally:
-        meter.close()
     r = result.report
     if args.json:
         print_json(result.to_json())

@@ -14,7 +14,7 @@ import pytest
 from hf_fakes import write_fake_adapter
 from tiny_models import TinyCase, build_case
 
-from snaparc.hf import Store
+from snaparc.hf.export import Store
 
 
 @pytest.fixture

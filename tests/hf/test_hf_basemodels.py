@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from snaparc.errors import ExportError
-from snaparc.hf import BASE_MODELS, BaseModelSpec, BaseSpecError, load_base_spec
+from snaparc.hf.export import BASE_MODELS, BaseModelSpec, BaseSpecError, load_base_spec
 
 AUDIO_PLAN = {
     "sample_rate": 16000,

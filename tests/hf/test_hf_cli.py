@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from snaparc.cli import main
-from snaparc.hf import Store, load_snapshot_manifest
+from snaparc.hf.export import Store
+from snaparc.hf.manifest import load_snapshot_manifest
 
 
 def test_export_prints_dir_and_count(fake_store: Store, capsys: pytest.CaptureFixture[str]) -> None:

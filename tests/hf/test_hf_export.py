@@ -15,18 +15,14 @@ from hf_fakes import FakeProcessor
 from snaparc_testlib import dead_owner_tags
 
 from snaparc.errors import ExportError, ExportManifestError
-from snaparc.hf import (
-    BASE_MODELS,
+from snaparc.hf.export import BASE_MODELS, BaseModelSpec, Store, export_snapshot, load_base_spec
+from snaparc.hf.manifest import (
     AudioSnapshotManifest,
-    BaseModelSpec,
-    Store,
     VlSnapshotManifest,
-    export_snapshot,
-    load_base_spec,
     load_snapshot_manifest,
+    sha256_file,
     verify_artifacts,
 )
-from snaparc.hf.manifest import sha256_file
 from snaparc.publish import owner_tag, remove_owned
 from snaparc.publish import staging as staging_mod
 

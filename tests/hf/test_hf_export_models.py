@@ -18,13 +18,8 @@ import pytest
 from tiny_models import TinyCase
 
 from snaparc.cli import main
-from snaparc.hf import (
-    BaseModelSpec,
-    export_snapshot,
-    load_base_spec,
-    load_snapshot_manifest,
-    verify_artifacts,
-)
+from snaparc.hf.export import BaseModelSpec, export_snapshot, load_base_spec
+from snaparc.hf.manifest import load_snapshot_manifest, verify_artifacts
 
 pytestmark = pytest.mark.hf
 

@@ -8,7 +8,7 @@ import pytest
 from hf_fakes import FakeProcessor
 
 from snaparc.errors import ExportManifestError
-from snaparc.hf import Store, export_snapshot, inspect_snapshot_tree, load_base_spec
+from snaparc.hf.export import Store, export_snapshot, inspect_snapshot_tree, load_base_spec
 from snaparc.hf.export.tree import METADATA_KEYS
 
 AUDIO = load_base_spec("qwen2-audio-7b-instruct")

@@ -9,7 +9,7 @@ import pytest
 from hf_fakes import write_fake_adapter
 
 from snaparc.errors import ExportError
-from snaparc.hf import AdapterResolutionError, Store, resolve_adapter
+from snaparc.hf.export import AdapterResolutionError, Store, resolve_adapter
 from snaparc.hf.export.store import check_adapter_name, version_from_dir_name
 
 

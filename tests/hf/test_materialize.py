@@ -36,8 +36,8 @@ from snaparc.errors import (  # noqa: E402
     UsageError,
 )
 from snaparc.format.manifest import FileEntry  # noqa: E402
-from snaparc.hf import Store, export_snapshot, load_base_spec  # noqa: E402
 from snaparc.hf import constants as hf_constants  # noqa: E402
+from snaparc.hf.export import Store, export_snapshot, load_base_spec  # noqa: E402
 from snaparc.hf.materialize import (  # noqa: E402
     CacheResult,
     materialize_hf_cache,

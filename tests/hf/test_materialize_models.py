@@ -29,7 +29,7 @@ from tiny_models import TinyCase, add_lora, forward_logits, save_adapter_to_stor
 from snaparc import api  # noqa: E402
 from snaparc.api import pack as pack_directory  # noqa: E402
 from snaparc.cli import main  # noqa: E402
-from snaparc.hf import BaseModelSpec, export_snapshot, load_base_spec  # noqa: E402
+from snaparc.hf.export import BaseModelSpec, export_snapshot, load_base_spec  # noqa: E402
 from snaparc.hf.materialize import CacheResult  # noqa: E402
 
 pytestmark = pytest.mark.hf
@@ -79,7 +79,7 @@ def tiny_spec(key: str, hf_id: str) -> BaseModelSpec:
 
 def pack_export(case: TinyCase, store_root: Path, spec: BaseModelSpec, out: Path) -> Path:
     """Export the store's current adapter with the case's processor and pack it."""
-    from snaparc.hf import Store
+    from snaparc.hf.export import Store
 
     result = export_snapshot(Store(store_root), spec, processor=case.tiny.processor)
     pack_directory(result.export_dir, out)

@@ -12,7 +12,7 @@ from hf_fakes import FakeProcessor
 
 from snaparc.archive.listing import read_listing
 from snaparc.cli import main
-from snaparc.hf import BASE_MODELS, Store, export_snapshot
+from snaparc.hf.export import BASE_MODELS, Store, export_snapshot
 from snaparc.sources.archive import open_source as open_archive_input
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from snaparc.api import pack as pack_directory
-from snaparc.hf import Store, export_snapshot, load_base_spec
+from snaparc.hf.export import Store, export_snapshot, load_base_spec
 from tests.hostile.conftest import tree_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hf"))

@@ -148,7 +148,7 @@ def hf_snapshot_archive(tmp_path: Path) -> Path:
         sys.path.insert(0, str(HF_TESTS))
     hf_fakes = pytest.importorskip("hf_fakes")
     from snaparc.api import pack as pack_directory
-    from snaparc.hf import Store, export_snapshot, load_base_spec
+    from snaparc.hf.export import Store, export_snapshot, load_base_spec
 
     store = tmp_path / "hf-src" / "store"
     vdir = hf_fakes.write_fake_adapter(store / "adapter/versions/v0001", payload=os.urandom(50_000))

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from snaparc.archive.input import ArchiveInput, OpenBase
-from snaparc.archive.reader import ReadReport, read_archive
-from snaparc.archive.unpack import TreeSink, fill_from_base
+from snaparc.archive.reader import ReadReport
+from snaparc.archive.unpack import unpack_archive
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.format.manifest import BlobEntry, Manifest
 from snaparc.hf.manifest import (
     SNAPSHOT_MANIFEST_FILENAME,
 )
@@ -26,9 +25,6 @@ from snaparc.hf.materialize.checks import (
     read_small,
 )
 from snaparc.progress import Progress
-from snaparc.publish import (
-    StagingDir,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +34,6 @@ class MaterializeResult(PublishedSnapshot):
     target: Path
     snapshot: SnapshotCheck
     report: ReadReport
-
-
-class _SnapshotTreeSink:
-    """A read-only `TreeSink` that first checks the archive is an HF snapshot."""
-
-    def __init__(self, root: Path, *, has_base: bool = False) -> None:
-        self._tree = TreeSink(root, read_only=True, has_base=has_base)
-        self._has_base = has_base
-
-    def begin(self, manifest: Manifest, archive_id: str) -> None:
-        precheck(manifest, has_base=self._has_base)
-        self._tree.begin(manifest, archive_id)
-
-    def external_wanted(self, manifest: Manifest) -> dict[str, BlobEntry]:
-        return self._tree.external_wanted(manifest)
-
-    def open_blob(self, blob: BlobEntry) -> Any:
-        return self._tree.open_blob(blob)
-
-    def blob_done(self, blob: BlobEntry) -> None:
-        self._tree.blob_done(blob)
 
 
 def materialize_hf_dir(
@@ -93,11 +68,22 @@ def _to_local_dir(
     progress: Progress | None,
     base: OpenBase | None = None,
 ) -> MaterializeResult:
-    with StagingDir(dest, force=force) as staging:
-        sink = _SnapshotTreeSink(staging.path, has_base=base is not None)
-        report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
-        report.bytes_verified += fill_from_base(sink, report.manifest, base)
-        raw = read_small(staging.path / SNAPSHOT_MANIFEST_FILENAME, limits)
-        check = check_snapshot(report.manifest, report, raw)
-        staging.publish()
-    return MaterializeResult(staging.target, check, report)
+    checked: list[SnapshotCheck] = []
+
+    def check_staged(root: Path, report: ReadReport) -> None:
+        raw = read_small(root / SNAPSHOT_MANIFEST_FILENAME, limits)
+        checked.append(check_snapshot(report.manifest, report, raw))
+
+    result = unpack_archive(
+        source,
+        dest,
+        force=force,
+        threads=threads,
+        limits=limits,
+        progress=progress,
+        read_only=True,
+        base=base,
+        precheck=lambda manifest: precheck(manifest, has_base=base is not None),
+        before_publish=check_staged,
+    )
+    return MaterializeResult(result.target, checked[0], result.report)
