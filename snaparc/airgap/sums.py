@@ -22,6 +22,7 @@ import blake3
 from snaparc.airgap.volumes import INDEX_SUFFIX, read_index, split_index_path
 from snaparc.errors import InputNotFoundError, UsageError
 from snaparc.publish import os_error, write_file_atomic
+from snaparc.sources.regular import open_regular_raw
 
 SHA256_SUFFIX = ".sha256"
 BLAKE3_SUFFIX = ".b3"
@@ -48,7 +49,7 @@ def hash_file(
     size = 0
     pending: tuple[Future[object], ...] = ()
     try:
-        with open(path, "rb", buffering=0) as f:
+        with open_regular_raw(path, what="file to checksum") as f:
             while True:
                 chunk = f.read(_CHUNK)  # overlaps with hashing of the previous chunk
                 for fut in pending:

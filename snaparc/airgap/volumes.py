@@ -50,10 +50,11 @@ from snaparc.publish import (
     os_error,
     own,
     place,
+    published_mode,
     temp_name,
     write_file_atomic,
 )
-from snaparc.sources.regular import read_regular_file
+from snaparc.sources.regular import open_regular_raw, read_regular_file
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -285,8 +286,12 @@ class SplitWriter(Output):
     After any error the writer fails closed: only `abort()` is allowed.
 
     An existing index or first volume at the destination raises
-    DestinationError at construction. `volume_size` below 1 MiB is refused
-    unless `min_volume_size` is lowered (for tests).
+    DestinationError at construction, unless `replace`: then the previous set
+    (its index first, then the volumes it lists) is removed by `close()`, only
+    once every new volume is complete, just before the new ones are linked
+    into place; a pack that fails leaves the previous set as it was.
+    `volume_size` below 1 MiB is refused unless `min_volume_size` is lowered
+    (for tests).
     """
 
     def __init__(
@@ -295,8 +300,10 @@ class SplitWriter(Output):
         volume_size: int,
         *,
         min_volume_size: int = MIN_VOLUME_SIZE,
+        replace: bool = False,
     ) -> None:
         self._out = Path(out_path)
+        self._replace = replace
         if volume_size < max(min_volume_size, 1):
             raise UsageError(
                 f"volume size {volume_size} is below the minimum of {max(min_volume_size, 1)} bytes"
@@ -304,7 +311,7 @@ class SplitWriter(Output):
         self.volume_size = volume_size
         self.index_path = index_path_for(self._out)
         for p in (self.index_path, self._final(1)):
-            if p.exists() or p.is_symlink():
+            if p.is_symlink() or (p.exists() and not replace):
                 raise DestinationError(f"{p} already exists", path=str(p))
         clean_stale(self._out.parent, self._out.name, numbered=True)
         self._volumes: list[tuple[Path, VolumeEntry]] = []  # (temp path, entry) finished
@@ -379,6 +386,8 @@ class SplitWriter(Output):
             if self._file is None and not self._volumes:
                 self._next_volume()  # an empty archive still has one (empty) volume
             self._finish_volume()
+            if self._replace:
+                self._remove_previous()
             for i, (tmp, _entry) in enumerate(self._volumes, start=1):
                 final = self._final(i)
                 try:
@@ -406,6 +415,16 @@ class SplitWriter(Output):
             self.abort()
             raise
         self._state = "closed"
+
+    def _remove_previous(self) -> None:
+        """The set this one replaces: its index first (a set without an index
+        is incomplete), then every volume it lists, then a stray first volume."""
+        old: list[Path] = []
+        if self.index_path.is_file():
+            old = read_index(self.index_path).paths()
+            self.index_path.unlink()
+        for path in [*old, self._final(1)]:
+            path.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Remove every file this writer created; safe to call more than once."""
@@ -460,6 +479,7 @@ class SplitWriter(Output):
         if self._file is None or self._tmp is None:
             return
         self._file.flush()
+        os.fchmod(self._file.fileno(), published_mode())  # as a single archive file
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
@@ -631,14 +651,13 @@ class SplitReader(io.RawIOBase):
             self._file.close()
             self._file = None
         entry, path = self.index.volumes[vol], self._paths[vol]
-        try:
-            f = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open across reads
-        except FileNotFoundError:
-            raise MissingVolumeError(
-                f"volume {entry.name} is missing ({path})", volume=entry.name, path=str(path)
-            ) from None
-        except OSError as exc:
-            raise os_error(exc, f"reading volume {path}", path=path) from exc
+
+        def missing(message: str, *, path: str) -> MissingVolumeError:
+            return MissingVolumeError(
+                f"volume {entry.name} is missing ({path})", volume=entry.name, path=path
+            )
+
+        f = open_regular_raw(path, what=f"volume {entry.name}", missing=missing)
         try:
             _check_volume_size(path, entry, f.fileno())
         except SnaparcError:

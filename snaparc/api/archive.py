@@ -176,9 +176,7 @@ def pack(
         if volume_size is not None:
             from snaparc.airgap.volumes import SplitWriter
 
-            if force:
-                _remove_split_set(out)
-            with SplitWriter(out, volume_size) as writer:
+            with SplitWriter(out, volume_size, replace=force) as writer:
                 written = write_archive(
                     plan, cast(BinaryIO, writer), level=level, threads=threads, progress=meter
                 )
@@ -203,17 +201,6 @@ def _check_split_target(out: Path, *, force: bool) -> None:
 
     check_target(index_path_for(out), force=force, kind="file")
     check_target(out.with_name(volume_name(out.name, 1)), force=force, kind="file")
-
-
-def _remove_split_set(out: Path) -> None:
-    from snaparc.airgap.volumes import read_index, split_index_path
-
-    index = split_index_path(out)
-    if index is None or not index.exists():
-        return
-    for path in read_index(index).paths():
-        path.unlink(missing_ok=True)
-    index.unlink()
 
 
 def snapshot_metadata(

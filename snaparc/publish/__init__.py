@@ -24,7 +24,7 @@ I/O is `snaparc.publish.directio`.
 
 from snaparc.publish.claims import disown, own, remove_owned
 from snaparc.publish.files import AtomicFile, put_file, write_file_atomic
-from snaparc.publish.fs import check_target, fsync_dir, os_error, place
+from snaparc.publish.fs import check_target, fsync_dir, os_error, place, published_mode
 from snaparc.publish.names import clean_stale, owner_tag, temp_name
 from snaparc.publish.output import Output
 from snaparc.publish.staging import (
@@ -51,6 +51,7 @@ __all__ = [
     "own",
     "owner_tag",
     "place",
+    "published_mode",
     "put_file",
     "remove_owned",
     "rename_with_flags",

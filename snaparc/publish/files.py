@@ -22,7 +22,7 @@ from typing import BinaryIO, cast
 
 from snaparc.errors import DestinationError
 from snaparc.publish.claims import disown, own
-from snaparc.publish.fs import check_target, fsync_dir, os_error, place
+from snaparc.publish.fs import check_target, fsync_dir, os_error, place, published_mode
 from snaparc.publish.names import clean_stale, temp_name
 from snaparc.publish.output import Output
 from snaparc.publish.writers import AppendFile
@@ -113,7 +113,7 @@ class AtomicFile(Output):
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
-            os.chmod(self.tmp, 0o644 & ~_umask())
+            os.chmod(self.tmp, published_mode())
             place(self.tmp, self.target, overwrite=self.force)
             disown(self.tmp)
             self._done = True
@@ -141,9 +141,3 @@ class AtomicFile(Output):
     def finish(self) -> None:
         if not self._done:
             self.commit()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -96,3 +96,10 @@ def check_target(target: Path, *, force: bool, kind: str = "directory") -> bool:
     if not force:
         raise DestinationError(f"{target} exists (use --force to replace it)", path=str(target))
     return True
+
+
+def published_mode() -> int:
+    """The mode of a published archive file or volume: 0644 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o644 & ~mask

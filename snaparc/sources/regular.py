@@ -80,10 +80,26 @@ def open_regular_file(
 ) -> io.BufferedReader:
     """Open `path` for reading if it is a regular file; refuse anything else at once.
 
+    (`open_regular_raw` is the same, unbuffered, for large sequential reads.)
+
     `what` names the file in messages ("signature file", "split archive
     index"). Errors: see the module docstring. Errors from reading the
     returned file are plain `OSError`s, as from `open`.
     """
+    return os.fdopen(_open_regular_fd(path, what=what, missing=missing), "rb")
+
+
+def open_regular_raw(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    missing: ErrorFactory = InputNotFoundError,
+) -> io.FileIO:
+    """`open_regular_file`, unbuffered (split volumes, files hashed in large chunks)."""
+    return io.FileIO(_open_regular_fd(path, what=what, missing=missing), "rb", closefd=True)
+
+
+def _open_regular_fd(path: str | os.PathLike[str], *, what: str, missing: ErrorFactory) -> int:
     name = os.fspath(path)
     _check_mode(_stat(name, what, missing), name, what)
     try:
@@ -96,7 +112,7 @@ def open_regular_file(
         _check_mode(os.fstat(fd).st_mode, name, what)
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
+        return fd
     except OSError as exc:
         os.close(fd)
         raise _os_error(exc, name, what, missing) from exc
