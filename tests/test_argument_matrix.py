@@ -277,6 +277,7 @@ REF = ["", "bad ref", "-x", "a/b"]
 REPO_ID = ["noslash", "a/b/c", "a--b/c", "a/b.git", ""]
 ENDPOINT = ["", "ftp://x", "http://example.com", "example.com"]
 REGION = ["", " "]
+OMS_IGNORE = ["", "/etc", "../x", "a/../../b", "."]  # paths inside the snapshot only
 ARCHIVE_ID = "0123456789abcdef" * 4
 MIRROR = "{w}/mirror"  # a real directory mirror
 TARGETS = [
@@ -312,7 +313,15 @@ BAD: dict[str, dict[str, list[str]]] = {
         "--threads": THREADS,
         **LIMITS,
     },
-    "verify": {"ARCHIVE": SOURCE, "--key": EMPTY, "--threads": THREADS, **LIMITS},
+    "verify": {
+        "ARCHIVE": SOURCE,
+        "--key": EMPTY,
+        "--oms-signature": EMPTY,
+        "--public-key": EMPTY,
+        "--oms-ignore": OMS_IGNORE,
+        "--threads": THREADS,
+        **LIMITS,
+    },
     "ls": {"ARCHIVE": SOURCE, **LIMITS},
     "cat": {"ARCHIVE": SOURCE, "PATH": EMPTY, "--threads": THREADS, **LIMITS},
     # --adapter-name is left out: an invalid name is an export error (exit 9),
@@ -352,7 +361,12 @@ BAD: dict[str, dict[str, list[str]]] = {
     # -c/--comment and -t/--trusted-comment are free text: the only values refused
     # (several lines, too long) are minisign's rules, signature errors (exit 11).
     "keygen": {"--public-key": EMPTY, "--secret-key": EMPTY},
-    "sign": {"ARCHIVE": SOURCE, "--secret-key": EMPTY, "--password-file": EMPTY},
+    "sign": {
+        "ARCHIVE": SOURCE,
+        "--secret-key": EMPTY,
+        "--password-file": EMPTY,
+        "--oms-ignore": OMS_IGNORE,
+    },
     "sums": {"ARCHIVE": SOURCE},
 }
 BAD["mirror push"] = BAD["push"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import BinaryIO, cast
 from snaparc.api.args import (
     check_level,
     check_limits,
+    check_oms_ignore,
     check_path,
     check_split,
     check_threads,
@@ -240,15 +241,35 @@ def verify(
     limits: Limits | None = None,
     key: str | os.PathLike[str] | None = None,
     require_signature: bool = False,
+    oms_signature: str | os.PathLike[str] | None = None,
+    public_key: str | os.PathLike[str] | None = None,
+    oms_ignore: Iterable[str] = (),
+    oms_ignore_git_paths: bool = True,
     s3: S3Settings | None = None,
     progress: ProgressFactory | None = None,
 ) -> Verified:
     """Check every byte of an archive (a file, `-`, split volumes or a mirror
-    target) against both digests, and its signature with `key`. Writes nothing."""
+    target) against both digests, and its signature with `key`. Writes nothing.
+
+    `oms_signature` (with `public_key`, a PEM EC public key) is an OpenSSF
+    model signing bundle, e.g. from `model_signing sign key` over the snapshot
+    directory: its signature is checked first, then its file list and digests
+    against the verified manifest (exit 11 naming the files that differ);
+    `oms_ignore` and `oms_ignore_git_paths` are model_signing's ignore options.
+    """
     from snaparc.archive.reader import read_archive
 
     r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
     key_path = None if key is None else check_path(key, option="--key")
+    oms_path = (
+        None if oms_signature is None else check_path(oms_signature, option="--oms-signature")
+    )
+    pub_path = None if public_key is None else check_path(public_key, option="--public-key")
+    if (oms_path is None) != (pub_path is None):
+        raise UsageError("--oms-signature and --public-key go together")
+    ignore = check_oms_ignore(oms_ignore)
+    if ignore and oms_path is None:
+        raise UsageError("--oms-ignore needs --oms-signature")
     if require_signature and key_path is None:
         raise UsageError("--require-signature needs --key PUB")
     if key_path is not None and not r.source.is_local:
@@ -258,9 +279,37 @@ def verify(
     signature = None
     if key_path is not None:
         signature = check_signature(r.source, key_path)
+    statement = None
+    if oms_path is not None and pub_path is not None:
+        from snaparc.airgap.oms.sign import open_statement, read_bundle
+
+        # The bundle's signature is checked before the archive is read.
+        statement = open_statement(
+            read_bundle(oms_path), pub_path, max_resources=r.limits.max_files
+        )
     with r.open(progress) as (opened, meter):
         report = read_archive(opened, None, threads=r.threads, limits=r.limits, progress=meter)
-    return Verified(report, signature)
+    oms = None
+    if statement is not None:
+        from snaparc.airgap.oms.sign import check_statement
+        from snaparc.airgap.oms.tree import manifest_tree
+
+        checked = check_statement(
+            statement[0],
+            manifest_tree(report.manifest),
+            hint=statement[1],
+            ignore=ignore,
+            ignore_git_paths=bool(oms_ignore_git_paths),
+        )
+        oms = {
+            "bundle": str(oms_path),
+            "model_name": checked.model_name,
+            "subject_digest": checked.subject_digest,
+            "hash_type": checked.hash_type,
+            "files": checked.files,
+            "key_hint": checked.key_hint,
+        }
+    return Verified(report, signature, oms)
 
 
 def check_signature(source: Source, key: Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ functions run all their checks first, then touch files, mirrors or caches.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from snaparc.archive.threads import check_threads
@@ -19,6 +20,7 @@ __all__ = [
     "check_jobs",
     "check_level",
     "check_limits",
+    "check_oms_ignore",
     "check_path",
     "check_ref",
     "check_repo_id",
@@ -119,3 +121,13 @@ def check_path(path: str | os.PathLike[str], *, option: str) -> Path:
     if "\0" in text:
         raise UsageError(f"{option} contains a NUL character")
     return Path(text)
+
+
+def check_oms_ignore(paths: Iterable[str], *, option: str = "--oms-ignore") -> tuple[str, ...]:
+    """Paths to leave out of an OMS signature: relative to the snapshot root,
+    never escaping it (a directory leaves out everything below it)."""
+    from snaparc.airgap.oms.tree import check_ignore_path
+
+    if isinstance(paths, str | bytes):
+        raise UsageError(f"{option} takes a list of paths, not one string")
+    return tuple(check_ignore_path(p, option=option) for p in paths)

@@ -58,6 +58,9 @@ class Packed(Result):
 class Verified(Result):
     report: ReadReport
     signature: dict[str, str] | None = None
+    # An OMS bundle checked against the manifest: model_name, subject_digest,
+    # hash_type, files (compared), key_hint, bundle (its path).
+    oms: dict[str, Any] | None = None
 
     @property
     def archive_id(self) -> str:
@@ -83,6 +86,7 @@ class Verified(Result):
             "frames": r.frames,
             "digests": ["sha256", "blake3"],
             "signature": self.signature,
+            "oms_signature": self.oms,
             "base": r.manifest.base,
             "external_blobs": self.external_blobs,
             "metadata": r.manifest.metadata,
@@ -172,6 +176,8 @@ class Materialized(Result):
     """A snapshot export tree published at `target` (`result` has the details)."""
 
     result: MaterializeResult
+    # The OMS bundle that travelled with the archive, written beside the tree.
+    oms_signature: Path | None = None
 
     @property
     def archive_id(self) -> str:
@@ -183,7 +189,12 @@ class Materialized(Result):
 
     def to_json(self) -> dict[str, Any]:
         r = self.result
-        return {"target": str(r.target), **_snapshot_json(r.report, r.snapshot)}
+        oms = None if self.oms_signature is None else str(self.oms_signature)
+        return {
+            "target": str(r.target),
+            "oms_signature": oms,
+            **_snapshot_json(r.report, r.snapshot),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +202,9 @@ class MaterializedCache(Result):
     """A snapshot published into a hub cache (`result` has the details)."""
 
     result: CacheResult
+    # The OMS bundle of the snapshot's tree that travelled with the archive
+    # (ARCHIVE.hub.oms.json), at <repo>/signatures/<revision>.oms.json.
+    oms_signature: Path | None = None
 
     @property
     def archive_id(self) -> str:
@@ -199,6 +213,7 @@ class MaterializedCache(Result):
     def to_json(self) -> dict[str, Any]:
         r = self.result
         return {
+            "oms_signature": None if self.oms_signature is None else str(self.oms_signature),
             "repo_id": r.repo_id,
             "cache_dir": str(r.cache_dir),
             "repo_dir": str(r.repo_dir),
@@ -307,11 +322,28 @@ class KeysWritten(Result):
 
 @dataclass(frozen=True, slots=True)
 class Signed(Result):
+    """`signature` was written for `target`; `kind` is "minisign" (a signature of
+    the file's bytes) or "oms" (an OpenSSF model signing bundle of its tree,
+    then `files` resources and `subject_digest`)."""
+
     target: Path
     signature: Path
+    kind: str = "minisign"
+    files: int | None = None
+    subject_digest: str | None = None
+    # For an HF snapshot archive: the bundle of the hub-cache snapshot's tree.
+    hub_signature: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": str(self.target), "signature": str(self.signature)}
+        out: dict[str, Any] = {
+            "target": str(self.target),
+            "signature": str(self.signature),
+            "kind": self.kind,
+        }
+        if self.kind == "oms":
+            hub = None if self.hub_signature is None else str(self.hub_signature)
+            out.update(files=self.files, subject_digest=self.subject_digest, hub_signature=hub)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

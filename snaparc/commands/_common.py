@@ -34,6 +34,24 @@ def add_threads(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_oms_ignore(p: argparse.ArgumentParser) -> None:
+    """model_signing's ignore options (`--ignore-paths`, `--no-ignore-git-paths`)."""
+    p.add_argument(
+        "--oms-ignore",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="leave PATH (relative to the snapshot root; a directory: all below it) out of "
+        "the OMS signature; repeatable",
+    )
+    p.add_argument(
+        "--oms-include-git-paths",
+        action="store_true",
+        help="sign/check .git, .gitattributes, .github, .gitignore too "
+        "(model_signing's --no-ignore-git-paths)",
+    )
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quiet", "-q", action="store_true", help="no progress and no summary")

@@ -5,6 +5,10 @@
 - ``snaparc sign ARCHIVE [-s snaparc.key] [-t COMMENT]``: writes
   ``ARCHIVE.minisig`` (for a split archive, ``<index>.minisig``), which
   ``minisign -Vm`` verifies.
+- ``snaparc sign ARCHIVE --oms -s KEY.pem [--oms-ignore PATH]…``: writes
+  ``ARCHIVE.oms.json``, an OpenSSF model signing bundle of the snapshot tree
+  (from the manifest alone), which ``model_signing verify key DIR`` verifies
+  on the materialized directory.
 - ``snaparc sums ARCHIVE``: writes ``ARCHIVE.sha256`` and ``ARCHIVE.b3``.
 
 Only argparse is imported at module level; the work happens in
@@ -17,6 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from snaparc.commands._common import add_oms_ignore
 
 
 def register(sub: Any) -> None:
@@ -35,19 +41,35 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "sign",
-        help="sign an archive (minisign format)",
+        help="sign an archive (minisign format, or an OpenSSF model signing bundle)",
         description="Write ARCHIVE.minisig, verifiable with `minisign -Vm ARCHIVE -p PUB`. "
-        "A split archive is signed through its index, which lists every volume's sha256.",
+        "A split archive is signed through its index, which lists every volume's sha256. "
+        "With --oms, write ARCHIVE.oms.json instead: an OpenSSF model signing (OMS) bundle "
+        "of the snapshot tree, made from the manifest alone (no payload is read), which "
+        "`model_signing verify key DIR --public_key PUB --signature ARCHIVE.oms.json` "
+        "verifies on the directory `snaparc materialize` writes.",
     )
     p.add_argument("archive", metavar="ARCHIVE")
-    p.add_argument("-s", "--secret-key", default="snaparc.key", metavar="SEC")
+    p.add_argument(
+        "-s",
+        "--secret-key",
+        default="snaparc.key",
+        metavar="SEC",
+        help="minisign secret key; with --oms a PEM EC private key (P-256, P-384, P-521)",
+    )
     p.add_argument("-t", "--trusted-comment", default=None, metavar="TRUSTED_COMMENT")
     p.add_argument(
         "--password-file",
         default=None,
         metavar="FILE",
-        help="password of an encrypted minisign key (first line); prompts on a terminal",
+        help="password of an encrypted key (first line); prompts on a terminal",
     )
+    p.add_argument(
+        "--oms",
+        action="store_true",
+        help="write an OpenSSF model signing bundle ARCHIVE.oms.json (model_signing's format)",
+    )
+    add_oms_ignore(p)
     p.set_defaults(func=_sign)
 
     p = sub.add_parser(
@@ -87,7 +109,16 @@ def _sign(args: argparse.Namespace) -> int:
         trusted_comment=args.trusted_comment,
         password_file=args.password_file,
         ask_password=_ask_password if sys.stdin.isatty() else None,
+        oms=args.oms,
+        oms_ignore=args.oms_ignore,
+        oms_ignore_git_paths=not args.oms_include_git_paths,
     )
+    if done.kind == "oms":
+        print(
+            f"signed the tree of {done.target} ({done.files} files, subject sha256 "
+            f"{done.subject_digest}) -> {done.signature}"
+        )
+        return 0
     print(f"signed {done.target} -> {done.signature}")
     return 0
 

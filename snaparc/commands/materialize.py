@@ -111,6 +111,11 @@ def _run_dir(args: argparse.Namespace) -> int:
         print(f"materialized {len(files)} files into {result.target} (read-only)")
         _print_common(done)
         print(f"load: PeftModel.from_pretrained(base, {str(result.target / 'adapter')!r})")
+        if done.oms_signature is not None:
+            print(
+                f"OMS signature: {done.oms_signature} (check: model_signing verify key "
+                f"{result.target} --signature {done.oms_signature} --public_key PUB)"
+            )
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 from snaparc.commands._common import (
     Meter,
     add_limits,
+    add_oms_ignore,
     add_progress,
     add_threads,
     limits_from,
@@ -28,6 +29,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="fail unless ARCHIVE.minisig verifies (with --key)",
     )
+    p.add_argument(
+        "--oms-signature",
+        metavar="SIG",
+        help="an OpenSSF model signing bundle (e.g. from `model_signing sign key` over the "
+        "snapshot directory) to check against the archive's manifest; needs --public-key",
+    )
+    p.add_argument(
+        "-p",
+        "--public-key",
+        metavar="PUB",
+        help="PEM EC public key the OMS bundle must verify with",
+    )
+    add_oms_ignore(p)
     add_threads(p)
     add_progress(p)
     add_limits(p)
@@ -44,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
             limits=limits_from(args),
             key=args.key,
             require_signature=args.require_signature,
+            oms_signature=args.oms_signature,
+            public_key=args.public_key,
+            oms_ignore=args.oms_ignore,
+            oms_ignore_git_paths=not args.oms_include_git_paths,
             progress=meter,
         )
     r = result.report
@@ -51,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.to_json())
     elif not args.quiet:
         sig = f"; signature by key {result.signature['key_id']}" if result.signature else ""
+        if result.oms:
+            o = result.oms
+            sig += (
+                f"; OMS signature matches ({o['files']} files, {o['hash_type']}, "
+                f"key {o['key_hint'][:16]})"
+            )
         print(
             f"OK {r.archive_id}\n"
             f"{len(r.manifest.files)} files, {r.blobs_verified} blobs, {r.bytes_verified} bytes "

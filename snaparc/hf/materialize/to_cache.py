@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,10 +161,18 @@ class _Repo:
 class _CacheBlobSink:
     """Streams new blobs to temp files in `blobs/`; publishes them on request only."""
 
-    def __init__(self, repo: _Repo, dirs: _Dirs, *, has_base: bool = False) -> None:
+    def __init__(
+        self,
+        repo: _Repo,
+        dirs: _Dirs,
+        *,
+        has_base: bool = False,
+        also_precheck: Callable[[Manifest], None] | None = None,
+    ) -> None:
         self.repo = repo
         self.dirs = dirs
         self.has_base = has_base
+        self.also_precheck = also_precheck
         self.layout: RepoLayout | None = None
         self.reused: set[str] = set()
         self.temps: dict[str, Path] = {}
@@ -172,6 +181,8 @@ class _CacheBlobSink:
     def begin(self, manifest: Manifest, archive_id: str) -> None:
         check_is_snapshot(manifest)
         self.layout = plan_repo_layout(manifest.files)
+        if self.also_precheck is not None:
+            self.also_precheck(manifest)
         if self.repo.blobs.is_dir():
             for blob in manifest.blobs:
                 if _verified_blob(self.final(blob.sha256), blob):
@@ -249,8 +260,12 @@ def materialize_hf_cache(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     base: OpenBase | None = None,
+    also_precheck: Callable[[Manifest], None] | None = None,
 ) -> CacheResult:
     """Verify the archive on `source` and publish it in a hub cache as `repo_id`.
+
+    `also_precheck(manifest)` is a caller's own check, run before anything is
+    written to the cache.
 
     `cache_dir` defaults to the hub's rule (`HF_HUB_CACHE`, else `$HF_HOME/hub`,
     else `~/.cache/huggingface/hub`, read once in `snaparc.hf.constants`).
@@ -269,7 +284,7 @@ def materialize_hf_cache(
 
         cache_dir = constants.HF_HUB_CACHE
     repo = _Repo.at(Path(cache_dir), repo_id)
-    return _to_cache_dir(source, repo_id, repo, threads, limits, progress, base)
+    return _to_cache_dir(source, repo_id, repo, threads, limits, progress, base, also_precheck)
 
 
 def _to_cache_dir(
@@ -280,12 +295,13 @@ def _to_cache_dir(
     limits: Limits,
     progress: Progress | None,
     base: OpenBase | None = None,
+    also_precheck: Callable[[Manifest], None] | None = None,
 ) -> CacheResult:
     for existing in (repo.repo_dir, repo.blobs, repo.snapshots, repo.refs):
         if existing.is_symlink() or (existing.exists() and not existing.is_dir()):
             raise DestinationError(f"{existing} is not a plain directory", path=str(existing))
     dirs = _Dirs()
-    sink = _CacheBlobSink(repo, dirs, has_base=base is not None)
+    sink = _CacheBlobSink(repo, dirs, has_base=base is not None, also_precheck=also_precheck)
     new_snapshot: Path | None = None
     try:
         report = read_archive(source, sink, threads=threads, limits=limits, progress=progress)
