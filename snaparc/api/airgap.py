@@ -124,7 +124,7 @@ def _sign_oms(
     from snaparc.airgap.oms.keys import is_encrypted_private_key
     from snaparc.airgap.oms.sign import write_bundle
     from snaparc.airgap.oms.tree import Tree, manifest_tree
-    from snaparc.api.hf import hub_tree
+    from snaparc.api.oms import hub_tree
     from snaparc.archive.listing import read_listing
     from snaparc.sources.archive import open_source
 

@@ -7,23 +7,14 @@ Nothing here imports torch, transformers or peft; `export` with
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from snaparc.api.archive import ProgressFactory, Reading
 from snaparc.api.args import check_path, check_repo_id
+from snaparc.api.oms import HUB_SIGNATURES_DIR, publish_bundle, travelling_bundle
 from snaparc.api.results import Exported, Materialized, MaterializedCache
-from snaparc.errors import SignatureError, SnaparcError, UsageError
+from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
-from snaparc.format.manifest import Digests, Manifest
 from snaparc.mirror.url import S3Settings
-
-if TYPE_CHECKING:
-    from snaparc.airgap.oms.statement import Statement
-
-# Where `materialize --hf-cache` puts the OMS bundle of a revision, in the repo dir.
-HUB_SIGNATURES_DIR = "signatures"
 
 
 def export(
@@ -85,13 +76,13 @@ def materialize(
 
     r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     target = check_path(dest, option="DEST")
-    travelling = travelling_bundle(r)
+    travelling = travelling_bundle(r, hub=False)
     bundle_out = None
     if travelling is not None:
         from snaparc.airgap.oms import bundle_path_for
         from snaparc.publish import check_target
 
-        bundle_out = bundle_path_for(target)
+        bundle_out = bundle_path_for(os.path.abspath(target))  # DEST may be "."
         check_target(bundle_out, force=force, kind="file")
     with r.open(progress) as (opened, meter):
         result = materialize_hf_dir(
@@ -105,73 +96,8 @@ def materialize(
             also_precheck=None if travelling is None else travelling.check,
         )
     if travelling is not None and bundle_out is not None:
-        from snaparc.publish import write_file_atomic
-
-        write_file_atomic(bundle_out, travelling.data, mode=0o644, overwrite=True)
+        publish_bundle(travelling, bundle_out)
     return Materialized(result, bundle_out)
-
-
-def hub_tree(manifest: Manifest) -> dict[str, Digests] | None:
-    """The tree of the hub-cache snapshot `materialize --hf-cache` makes of an
-    HF snapshot archive (its repo layout: a pure function of the manifest), or
-    None for an archive that is no HF snapshot."""
-    from snaparc.hf.materialize.checks import check_is_snapshot
-    from snaparc.hf.materialize.layout import plan_repo_layout
-
-    try:
-        check_is_snapshot(manifest)
-    except SnaparcError:
-        return None
-    blobs = manifest.blob_index()
-    layout = plan_repo_layout(manifest.files)
-    return {path: blobs[entry.blob].digests for path, entry in layout.files.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class TravellingBundle:
-    """An OMS bundle beside the archive (`ARCHIVE.oms.json`, or for a hub cache
-    `ARCHIVE.hub.oms.json`), to publish beside what is materialized.
-
-    `check(manifest)` refuses (exit 11) one that does not list the files and
-    digests of the tree being materialized; its signature is the consumer's
-    to check (`model_signing verify key`): no key is needed here.
-    """
-
-    path: Path
-    data: bytes
-    statement: Statement
-    hub: bool = False
-
-    def check(self, manifest: Manifest) -> None:
-        from snaparc.airgap.oms.sign import check_statement
-        from snaparc.airgap.oms.tree import GIT_PATHS, manifest_tree
-
-        tree = hub_tree(manifest) if self.hub else manifest_tree(manifest)
-        if tree is None:  # pragma: no cover (materialize refuses it first)
-            raise UsageError("not an HF snapshot archive")
-        # Signed with or without the git paths: whichever the bundle says.
-        signs_git = any(r.name.split("/")[0] in GIT_PATHS for r in self.statement.resources)
-        try:
-            check_statement(self.statement, tree, hint="", ignore_git_paths=not signs_git)
-        except SignatureError as exc:
-            exc.message = f"{self.path}, beside the archive: {exc.message}"
-            exc.args = (exc.message,)
-            raise
-
-
-def travelling_bundle(reading: Reading, *, hub: bool = False) -> TravellingBundle | None:
-    """The OMS bundle travelling with a local archive, read (not yet checked), if any."""
-    if not reading.source.is_local or reading.source.path is None:
-        return None
-    from snaparc.airgap.oms import bundle_path_for
-    from snaparc.airgap.oms.sign import read_bundle, unsigned_statement
-
-    path = bundle_path_for(reading.source.path, hub=hub)
-    if not os.path.lexists(path):
-        return None
-    data = read_bundle(path)
-    statement = unsigned_statement(data, max_resources=reading.limits.max_files)
-    return TravellingBundle(path, data, statement, hub)
 
 
 def materialize_cache(
@@ -209,12 +135,11 @@ def materialize_cache(
     bundle_out = None
     if travelling is not None:
         from snaparc.airgap.oms import BUNDLE_SUFFIX
-        from snaparc.publish import write_file_atomic
 
         # Beside the snapshots, never in snapshots/ (the hub takes every entry
         # there for a revision): <repo>/signatures/<revision>.oms.json.
         signatures = result.repo_dir / HUB_SIGNATURES_DIR
         signatures.mkdir(exist_ok=True)
         bundle_out = signatures / f"{result.revision}{BUNDLE_SUFFIX}"
-        write_file_atomic(bundle_out, travelling.data, mode=0o644, overwrite=True)
+        publish_bundle(travelling, bundle_out)
     return MaterializedCache(result, bundle_out)

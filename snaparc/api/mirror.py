@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from snaparc.api.archive import ProgressFactory, _meter
 from snaparc.api.args import check_jobs, check_limits, check_path, check_ref, check_threads
+from snaparc.api.oms import TravellingBundle, local_bundles, mirror_bundles, publish_bundle
 from snaparc.api.results import MirrorListed, Pulled, Pushed
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
-from snaparc.mirror.url import S3Settings
+from snaparc.mirror.url import MirrorTarget, S3Settings
 from snaparc.sources.archive import classify_source, mirror_target, mirror_url, open_source
 
 
@@ -51,14 +53,30 @@ def push(
     jobs = check_jobs(jobs)
     threads = check_threads(threads)
     limits = check_limits(limits)
+    assert source.path is not None
+    bundles = local_bundles(source.path, limits)
+    if bundles:  # a bundle that does not fit the archive is never pushed
+        from snaparc.archive.listing import read_listing
+
+        with open_source(source) as opened:
+            manifest = read_listing(opened, limits=limits).manifest
+        for bundle in bundles:
+            bundle.check(manifest)
     with open_source(source) as opened:
         store = open_store(target.url, settings=s3, create=True)
         meter = _meter(progress, opened.size)
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None
         report = push_archive(
-            opened, store, ref=ref, jobs=jobs, threads=threads, limits=limits, progress=advance
+            opened,
+            store,
+            ref=ref,
+            jobs=jobs,
+            threads=threads,
+            limits=limits,
+            progress=advance,
+            signatures={b.kind: b.data for b in bundles},
         )
-    return Pushed(report, str(target.url))
+    return Pushed(report, str(target.url), tuple(b.kind for b in bundles))
 
 
 def pull(
@@ -74,8 +92,11 @@ def pull(
 ) -> Pulled:
     """Rebuild the archive `target` (`URL:REF` or `URL@ID`) as a byte-identical,
     verified file at `output`; nothing carries that name unless every check,
-    the archive's identity included, passed."""
-    from snaparc.mirror.pull import pull_archive
+    the archive's identity included, passed. OMS bundles the mirror carries
+    for it are checked against its manifest first and written beside it
+    (`OUTPUT.oms.json`, `OUTPUT.hub.oms.json`)."""
+    from snaparc.mirror.pull import pull_archive, resolve_archive_id
+    from snaparc.mirror.store import open_store
 
     if not isinstance(target, str) or not target:
         raise UsageError("URL:REF|URL@ID is empty: name a mirror and an archive")
@@ -84,9 +105,23 @@ def pull(
     jobs = check_jobs(jobs)
     threads = check_threads(threads)
     limits = check_limits(limits)
+    store = open_store(where.url, settings=s3)
+    aid = resolve_archive_id(store, where)
+    pinned = MirrorTarget(where.url, archive_id=aid)  # the bundles are this archive's
+    bundles = mirror_bundles(store, aid, limits)
+    outs = _bundle_outputs(bundles, out, force=force)
+    if bundles:
+        from snaparc.archive.listing import read_listing
+        from snaparc.mirror.pull import open_mirror_input
+
+        with open_mirror_input(pinned, store=store, jobs=jobs) as opened:
+            manifest = read_listing(opened, limits=limits).manifest
+        for bundle in bundles:
+            bundle.check(manifest)
     report = pull_archive(
-        where,
+        pinned,
         out,
+        store=store,
         settings=s3,
         jobs=jobs,
         threads=threads,
@@ -94,7 +129,20 @@ def pull(
         force=force,
         progress=_meter(progress, None),
     )
-    return Pulled(report)
+    written = tuple(publish_bundle(b, outs[b.kind]) for b in bundles)
+    return Pulled(report, written)
+
+
+def _bundle_outputs(bundles: list[TravellingBundle], out: Path, *, force: bool) -> dict[str, Path]:
+    from snaparc.airgap.oms import bundle_path_for
+    from snaparc.publish import check_target
+
+    outs = {}
+    for bundle in bundles:
+        path = bundle_path_for(os.path.abspath(out), hub=bundle.hub)
+        check_target(path, force=force, kind="file")
+        outs[bundle.kind] = path
+    return outs
 
 
 def mirror_ls(url: str, *, s3: S3Settings | None = None) -> MirrorListed:

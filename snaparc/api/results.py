@@ -261,6 +261,8 @@ class Exported(Result):
 class Pushed(Result):
     report: PushReport
     url: str
+    # The signature kinds carried along (mirror `signatures/<ID>/<KIND>`).
+    signatures: tuple[str, ...] = ()
 
     @property
     def archive_id(self) -> str:
@@ -275,6 +277,7 @@ class Pushed(Result):
             "bytes_skipped": r.bytes_skipped,
             "objects_sent": r.objects_sent,
             "objects_skipped": r.objects_skipped,
+            "signatures": list(self.signatures),
             "record_written": r.record_written,
             "kept_other_encoding": r.kept_other_encoding,
         }
@@ -283,6 +286,8 @@ class Pushed(Result):
 @dataclass(frozen=True, slots=True)
 class Pulled(Result):
     report: PullReport
+    # OMS bundles the mirror carried, written beside the output.
+    signatures: tuple[Path, ...] = ()
 
     @property
     def archive_id(self) -> str:
@@ -295,6 +300,7 @@ class Pulled(Result):
             "output": str(r.output),
             "bytes": r.bytes_received,
             "blobs_verified": r.blobs_verified,
+            "signatures": [str(p) for p in self.signatures],
         }
 
 

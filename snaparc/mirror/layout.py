@@ -7,6 +7,8 @@ Keys, relative to the mirror root:
     blobs/<C>/<P>            a part of blob C's member: exact compressed frames
     manifests/<ID>/<P>       a part of archive ID's manifest member
     archives/<ID>.json       the archive record (canonical JSON)
+    signatures/<ID>/<KIND>   a signature travelling with archive ID (KIND:
+                             SIGNATURE_KINDS), opaque bytes to the mirror
     refs/<NAME>              "<ID>\\n"
 
 C is a blob's content sha256 (from the manifest), ID an archive id, P the
@@ -61,6 +63,18 @@ def manifest_part_key(archive_id: str, part_sha256: str) -> str:
 
 def record_key(archive_id: str) -> str:
     return f"archives/{archive_id}.json"
+
+
+# Signatures a mirror carries beside an archive: the OMS bundle of its tree
+# and of its hub-cache snapshot (snaparc.airgap.oms), at most this large.
+SIGNATURE_KINDS = ("oms.json", "hub.oms.json")
+MAX_SIGNATURE_BYTES = 64 * 1024 * 1024
+
+
+def signature_key(archive_id: str, kind: str) -> str:
+    if kind not in SIGNATURE_KINDS:
+        raise ValueError(f"unknown signature kind {kind!r}")
+    return f"signatures/{archive_id}/{kind}"
 
 
 def ref_key(name: str) -> str:

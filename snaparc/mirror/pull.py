@@ -35,10 +35,13 @@ from snaparc.errors import (
     IntegrityError,
     MissingBlobError,
     RemoteNotFoundError,
+    SignatureError,
     UsageError,
 )
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.mirror.layout import (
+    MAX_SIGNATURE_BYTES,
+    SIGNATURE_KINDS,
     ArchiveRecord,
     MemberRecord,
     Part,
@@ -46,6 +49,7 @@ from snaparc.mirror.layout import (
     decode_ref,
     record_key,
     ref_key,
+    signature_key,
 )
 from snaparc.mirror.store import ObjectNotFoundError, Store, open_store
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
@@ -289,6 +293,28 @@ class MirrorListing:
     refs: dict[str, str] = field(default_factory=dict)  # name -> archive id
     archives: dict[str, int] = field(default_factory=dict)  # archive id -> record size
     bad_refs: list[str] = field(default_factory=list)
+
+
+def fetch_signatures(store: Store, archive_id: str) -> dict[str, bytes]:
+    """The signatures travelling with `archive_id` in the mirror (kind -> bytes);
+    unchecked: they are the caller's to check. One over MAX_SIGNATURE_BYTES
+    is refused (exit 11) before it is fetched."""
+    out: dict[str, bytes] = {}
+    for kind in SIGNATURE_KINDS:
+        key = signature_key(archive_id, kind)
+        info = store.head(key)
+        if info is None:
+            continue
+        if info.size > MAX_SIGNATURE_BYTES:
+            raise SignatureError(
+                f"mirror object {store.describe(key)} holds {info.size} bytes, more than a "
+                f"signature may ({MAX_SIGNATURE_BYTES})"
+            )
+        data = store.get(key)
+        if len(data) > MAX_SIGNATURE_BYTES:
+            raise SignatureError(f"mirror object {store.describe(key)} grew past the limit")
+        out[kind] = data
+    return out
 
 
 def list_mirror(store: Store) -> MirrorListing:

@@ -10,7 +10,9 @@ Order (spec/MIRROR.md, "Writing"):
    pull); bounded concurrency (`jobs` parts in flight, each at most
    PART_FRAMES frames, so memory stays below about (jobs + 1) x 36 MiB);
 3. then the archive record `archives/<ID>.json` (create-only);
-4. then, last, the ref (overwritten: refs move).
+4. then the signatures travelling with it, `signatures/<ID>/<KIND>`
+   (overwritten: the latest signer's bundle travels);
+5. then, last, the ref (overwritten: refs move).
 
 Every step is idempotent, so an interrupted push re-run skips the parts that
 are complete and finishes. Transient store errors are retried by the store
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -40,6 +42,7 @@ from snaparc.mirror.layout import (
     manifest_part_key,
     record_key,
     ref_key,
+    signature_key,
     split_parts,
 )
 from snaparc.mirror.store import ObjectExistsError, Store
@@ -142,9 +145,11 @@ def push_archive(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[int], None] | None = None,
+    signatures: Mapping[str, bytes] | None = None,
 ) -> PushReport:
     """Verify `archive` (a seekable local input: a file or split volumes), then
-    upload what `store` lacks, the record, the ref."""
+    upload what `store` lacks, the record, the `signatures` (kind -> bytes,
+    checked by the caller), the ref."""
     from snaparc.archive.index import open_index
     from snaparc.archive.reader import read_archive
 
@@ -213,6 +218,8 @@ def push_archive(
     data = encode_record(record)
     decode_record(data, archive_id=aid)  # the record we write must be one we read
     written, other = _put_record(store, aid, data)
+    for kind, signature in sorted((signatures or {}).items()):
+        store.put(signature_key(aid, kind), signature, mode="overwrite")
     if ref is not None:
         store.put(ref_key(ref), encode_ref(aid), mode="overwrite")
     return PushReport(

@@ -94,7 +94,7 @@ def test_a_bundle_of_another_archive_is_refused_before_anything_is_written(
     shutil.copy(archive.with_name("a.dlmsnap.oms.json"), other.with_name("a.dlmsnap.oms.json"))
     assert main(["materialize", str(other), str(tmp_path / "dest")]) == 11
     err = capsys.readouterr().err
-    assert "beside the archive" in err and "adapter/adapter_model.safetensors" in err, err
+    assert "travelling with the archive" in err and "adapter/adapter_model.safetensors" in err, err
     assert not (tmp_path / "dest").exists() and not (tmp_path / "dest.oms.json").exists()
 
 
@@ -151,6 +151,20 @@ def test_a_hub_bundle_of_another_archive_leaves_the_cache_alone(
     )
     argv = ["materialize", str(other), "--hf-cache", str(tmp_path / "hub"), "--repo-id", "o/a"]
     assert main(argv) == 11
-    assert "beside the archive" in capsys.readouterr().err
+    assert "travelling with the archive" in capsys.readouterr().err
     assert not (tmp_path / "hub").exists() or not any((tmp_path / "hub").rglob("*.oms.json"))
     assert not (tmp_path / "hub/models--o--a/snapshots").exists()
+
+
+def test_materialize_from_a_mirror_carries_the_mirror_bundles(
+    signed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    archive, _ = signed
+    mirror = tmp_path / "mirror"
+    assert api.push(archive, str(mirror), ref="r").signatures == ("oms.json", "hub.oms.json")
+    done = api.materialize(f"{mirror}:r", tmp_path / "dest")
+    assert done.oms_signature == tmp_path / "dest.oms.json"
+    assert done.oms_signature.read_bytes() == archive.with_name("a.dlmsnap.oms.json").read_bytes()
+    cached = api.materialize_cache(f"{mirror}:r", repo_id="org/a", cache_dir=tmp_path / "hub")
+    hub_bundle = archive.with_name("a.dlmsnap.hub.oms.json").read_bytes()
+    assert cached.oms_signature is not None and cached.oms_signature.read_bytes() == hub_bundle
