@@ -64,9 +64,12 @@ def sign(
     `model_signing sign key` takes); the bundle covers the snapshot tree the
     archive holds, made from its manifest alone, and verifies with
     `model_signing verify key DIR --signature ARCHIVE.oms.json` on the
-    directory `snaparc materialize` writes. `oms_ignore` (paths relative to
-    the snapshot root; a directory ignores all below it) and the git paths
-    (unless `oms_ignore_git_paths` is false) are left out, as model_signing does.
+    directory `snaparc materialize` writes. For an HF snapshot archive a
+    second bundle, ARCHIVE.hub.oms.json, covers the hub-cache snapshot
+    `materialize --hf-cache` makes of it (another layout of the same files).
+    `oms_ignore` (paths relative to the snapshot root; a directory ignores all
+    below it) and the git paths (unless `oms_ignore_git_paths` is false) are
+    left out, as model_signing does.
     """
     from snaparc.airgap import signature_target
     from snaparc.airgap.minisign import is_encrypted_secret_key, read_password_file, sign_file
@@ -150,18 +153,19 @@ def _sign_oms(
         )
 
     statement = write(manifest_tree(manifest), out)
-    hub_out = None
+    hub_out = bundle_path_for(source.path, hub=True)
     hub = hub_tree(manifest)
     if hub is not None:
-        hub_out = bundle_path_for(source.path, hub=True)
         write(hub, hub_out)
+    else:  # one left from an archive of that name that was an HF snapshot
+        hub_out.unlink(missing_ok=True)
     return Signed(
         source.path,
         out,
         kind="oms",
         files=len(statement.resources),
         subject_digest=statement.subject_digest,
-        hub_signature=hub_out,
+        hub_signature=hub_out if hub is not None else None,
     )
 
 

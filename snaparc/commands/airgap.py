@@ -118,6 +118,12 @@ def _sign(args: argparse.Namespace) -> int:
             f"signed the tree of {done.target} ({done.files} files, subject sha256 "
             f"{done.subject_digest}) -> {done.signature}"
         )
+        if done.hub_signature is not None:
+            print(f"signed its hub-cache snapshot layout -> {done.hub_signature}")
+        print(
+            "check with: model_signing verify key DIR --public_key PUB --signature BUNDLE "
+            "(DIR: what `snaparc materialize` writes)"
+        )
         return 0
     print(f"signed {done.target} -> {done.signature}")
     return 0

@@ -168,3 +168,18 @@ def test_materialize_from_a_mirror_carries_the_mirror_bundles(
     cached = api.materialize_cache(f"{mirror}:r", repo_id="org/a", cache_dir=tmp_path / "hub")
     hub_bundle = archive.with_name("a.dlmsnap.hub.oms.json").read_bytes()
     assert cached.oms_signature is not None and cached.oms_signature.read_bytes() == hub_bundle
+
+
+def test_re_signing_an_archive_that_is_no_snapshot_removes_a_stale_hub_bundle(
+    signed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    archive, _ = signed
+    hub_bundle = archive.with_name("a.dlmsnap.hub.oms.json")
+    assert hub_bundle.is_file()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "f.txt").write_text("not a snapshot\n")
+    api.pack(plain, archive, force=True)
+    done = api.sign(archive, tmp_path / "k.pem", oms=True)
+    assert done.hub_signature is None and done.to_json()["hub_signature"] is None
+    assert not hub_bundle.exists()
