@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -337,10 +337,3 @@ def unpack(
             base=r.open_base(),
         )
     return Unpacked(result.target, result.report)
-
-
-def opened_archive(
-    archive: str | os.PathLike[str], *, s3: S3Settings | None = None
-) -> AbstractContextManager[ArchiveInput]:
-    """Open an archive the way every command does (for library callers)."""
-    return open_source(classify_source(archive), s3=s3)
