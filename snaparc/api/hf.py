@@ -75,16 +75,7 @@ def materialize(
 
     r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     target = check_path(dest, option="DEST")
-    with r.open(progress) as (opened, meter):
-        result = materialize_hf_dir(
-            opened,
-            target,
-            force=force,
-            threads=r.threads,
-            limits=r.limits,
-            progress=meter,
-            base=r.open_base(),
-        )
+    result = r.publish_with(materialize_hf_dir, progress, target, force=force)
     return Materialized(result)
 
 
@@ -108,14 +99,5 @@ def materialize_cache(
     r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     repo_id = check_repo_id(repo_id)
     cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
-    with r.open(progress) as (opened, meter):
-        result = materialize_hf_cache(
-            opened,
-            repo_id=repo_id,
-            cache_dir=cache,
-            threads=r.threads,
-            limits=r.limits,
-            progress=meter,
-            base=r.open_base(),
-        )
+    result = r.publish_with(materialize_hf_cache, progress, repo_id=repo_id, cache_dir=cache)
     return MaterializedCache(result)
