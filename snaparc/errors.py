@@ -108,7 +108,7 @@ class NotRegularFileError(UsageError):
     """A path that must name a regular file names a FIFO, directory, socket or device.
 
     `kind` says what it is ("FIFO", "directory", ...). Raised before the
-    path is read, so a FIFO cannot block the command (snaparc.sources.regular).
+    path is read, so a FIFO cannot block the command (snaparc.sidefiles).
     """
 
     def __init__(self, message: str, *, path: str, kind: str) -> None:

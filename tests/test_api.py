@@ -17,6 +17,7 @@ from snaparc.errors import InputNotFoundError, UsageError
 
 def test_the_package_face_is_the_api() -> None:
     assert set(snaparc._API_NAMES) == set(api.__all__)
+    assert set(api._HOMES) | {"remove_claimed"} == set(api.__all__)
     for name in api.__all__:
         assert getattr(snaparc, name) is getattr(api, name)
     with pytest.raises(AttributeError):
@@ -30,6 +31,7 @@ def test_importing_snaparc_loads_no_api_and_nothing_heavy() -> None:
         "assert 'snaparc.api' not in sys.modules, 'snaparc.api loaded eagerly'\n"
         "snaparc.verify\n"
         "assert 'snaparc.api' in sys.modules\n"
+        "assert 'snaparc.api.mirror' not in sys.modules, 'verify loaded the mirror API'\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'obstore') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -2,7 +2,7 @@
 mirror objects) must be regular files: anything else is refused at once.
 
 A FIFO opened for reading blocks until a writer appears, so every test here
-runs under a timeout: before `snaparc.sources.regular`, each FIFO case hung.
+runs under a timeout: before `snaparc.sidefiles`, each FIFO case hung.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from snaparc.airgap import minisign as ms
 from snaparc.airgap.volumes import SplitWriter, read_index
 from snaparc.cli import main
 from snaparc.errors import InputNotFoundError, IOFailure, NotRegularFileError, SignatureError
-from snaparc.sources.regular import open_regular_file, read_regular_file
+from snaparc.sidefiles import open_regular_file, read_regular_file
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -23,7 +23,7 @@ standard alphabet with padding):
 Every failure that concerns a key or a signature raises a `SignatureError`
 subclass (exit code 11); a missing input file raises `InputNotFoundError`
 (exit 2), one that is not a regular file (a FIFO, a directory) raises
-`NotRegularFileError` (exit 2) before it is read (`snaparc.sources.regular`);
+`NotRegularFileError` (exit 2) before it is read (`snaparc.sidefiles`);
 an existing key file without `force` raises `DestinationError`.
 Files are hashed in 1 MiB reads, so multi-GB archives use constant memory.
 """
@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from snaparc.errors import DestinationError, SignatureError, UsageError
 from snaparc.publish import os_error, write_file_atomic
-from snaparc.sources.regular import open_regular_file, read_regular_file
+from snaparc.sidefiles import open_regular_file, read_regular_file
 
 SIG_SUFFIX = ".minisig"
 UNTRUSTED_PREFIX = "untrusted comment: "

@@ -22,7 +22,7 @@ import blake3
 from snaparc.airgap.volumes import INDEX_SUFFIX, read_index, split_index_path
 from snaparc.errors import InputNotFoundError, UsageError
 from snaparc.publish import os_error, write_file_atomic
-from snaparc.sources.regular import open_regular_raw
+from snaparc.sidefiles import open_regular_raw
 
 SHA256_SUFFIX = ".sha256"
 BLAKE3_SUFFIX = ".b3"

@@ -54,7 +54,7 @@ from snaparc.publish import (
     temp_name,
     write_file_atomic,
 )
-from snaparc.sources.regular import open_regular_raw, read_regular_file
+from snaparc.sidefiles import open_regular_raw, read_regular_file
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer

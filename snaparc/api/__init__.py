@@ -15,29 +15,75 @@ carrying their exit code.
 
 from __future__ import annotations
 
-from snaparc.api.airgap import keygen, sign, sums
-from snaparc.api.archive import ProgressFactory, cat, ls, pack, unpack, verify
-from snaparc.api.hf import export, materialize, materialize_cache
-from snaparc.api.mirror import mirror_ls, pull, push
-from snaparc.api.results import (
-    Catted,
-    Exported,
-    KeysWritten,
-    Listed,
-    Materialized,
-    MaterializedCache,
-    MirrorListed,
-    Packed,
-    Pulled,
-    Pushed,
-    Result,
-    Signed,
-    SumsWritten,
-    Unpacked,
-    Verified,
-)
-from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.mirror.url import S3Settings, s3_settings
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from snaparc.api.airgap import keygen, sign, sums
+    from snaparc.api.archive import ProgressFactory, cat, ls, pack, unpack, verify
+    from snaparc.api.hf import export, materialize, materialize_cache
+    from snaparc.api.mirror import mirror_ls, pull, push
+    from snaparc.api.results import (
+        Catted,
+        Exported,
+        KeysWritten,
+        Listed,
+        Materialized,
+        MaterializedCache,
+        MirrorListed,
+        Packed,
+        Pulled,
+        Pushed,
+        Result,
+        Signed,
+        SumsWritten,
+        Unpacked,
+        Verified,
+    )
+    from snaparc.format.limits import DEFAULT_LIMITS, Limits
+    from snaparc.mirror.url import S3Settings, s3_settings
+
+# Where each name lives: a command loads only its own module (`snaparc ls`
+# does not import the mirror or HF halves of the API).
+_HOMES = {
+    **dict.fromkeys(("keygen", "sign", "sums"), "snaparc.api.airgap"),
+    **dict.fromkeys(
+        ("ProgressFactory", "cat", "ls", "pack", "unpack", "verify"), "snaparc.api.archive"
+    ),
+    **dict.fromkeys(("export", "materialize", "materialize_cache"), "snaparc.api.hf"),
+    **dict.fromkeys(("mirror_ls", "pull", "push"), "snaparc.api.mirror"),
+    **dict.fromkeys(
+        (
+            "Catted",
+            "Exported",
+            "KeysWritten",
+            "Listed",
+            "Materialized",
+            "MaterializedCache",
+            "MirrorListed",
+            "Packed",
+            "Pulled",
+            "Pushed",
+            "Result",
+            "Signed",
+            "SumsWritten",
+            "Unpacked",
+            "Verified",
+        ),
+        "snaparc.api.results",
+    ),
+    **dict.fromkeys(("DEFAULT_LIMITS", "Limits"), "snaparc.format.limits"),
+    **dict.fromkeys(("S3Settings", "s3_settings"), "snaparc.mirror.url"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'snaparc.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
 
 
 def remove_claimed() -> list[str]:

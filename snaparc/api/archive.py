@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from snaparc.api.args import (
     check_level,
@@ -31,6 +31,8 @@ from snaparc.format.manifest import MetadataValue
 from snaparc.mirror.url import S3Settings
 from snaparc.progress import Progress
 from snaparc.sources.archive import Source, classify_source, open_source
+
+T = TypeVar("T")
 
 # Called once with the number of bytes the command will read or write (None
 # when unknown: a pipe); may return a Progress meter, which the caller closes.
@@ -94,6 +96,23 @@ class Reading:
 
     def open_base(self) -> OpenBase | None:
         return base_opener(self.base, s3=self.s3)
+
+    def publish_with(
+        self, write: Callable[..., T], progress: ProgressFactory | None, /, *args: Any, **kw: Any
+    ) -> T:
+        """Open the source and hand it to `write(opened, *args, threads=, limits=,
+        progress=, base=, **kw)`: the commands that publish a tree (unpack,
+        materialize, materialize_cache) all read this way."""
+        with self.open(progress) as (opened, meter):
+            return write(
+                opened,
+                *args,
+                threads=self.threads,
+                limits=self.limits,
+                progress=meter,
+                base=self.open_base(),
+                **kw,
+            )
 
 
 # --- pack ------------------------------------------------------------------------
@@ -375,21 +394,5 @@ def unpack(
 
     r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     target = check_path(dest, option="-C/--directory")
-    with r.open(progress) as (opened, meter):
-        result = unpack_archive(
-            opened,
-            target,
-            force=force,
-            threads=r.threads,
-            limits=r.limits,
-            progress=meter,
-            base=r.open_base(),
-        )
+    result = r.publish_with(unpack_archive, progress, target, force=force)
     return Unpacked(result.target, result.report)
-
-
-def opened_archive(
-    archive: str | os.PathLike[str], *, s3: S3Settings | None = None
-) -> AbstractContextManager[ArchiveInput]:
-    """Open an archive the way every command does (for library callers)."""
-    return open_source(classify_source(archive), s3=s3)

@@ -84,17 +84,13 @@ def materialize(
 
         bundle_out = bundle_path_for(os.path.abspath(target))  # DEST may be "."
         check_target(bundle_out, force=force, kind="file")
-    with r.open(progress) as (opened, meter):
-        result = materialize_hf_dir(
-            opened,
-            target,
-            force=force,
-            threads=r.threads,
-            limits=r.limits,
-            progress=meter,
-            base=r.open_base(),
-            also_precheck=None if travelling is None else travelling.check,
-        )
+    result = r.publish_with(
+        materialize_hf_dir,
+        progress,
+        target,
+        force=force,
+        also_precheck=None if travelling is None else travelling.check,
+    )
     if travelling is not None and bundle_out is not None:
         publish_bundle(travelling, bundle_out)
     return Materialized(result, bundle_out)
@@ -121,17 +117,13 @@ def materialize_cache(
     repo_id = check_repo_id(repo_id)
     cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
     travelling = travelling_bundle(r, hub=True)
-    with r.open(progress) as (opened, meter):
-        result = materialize_hf_cache(
-            opened,
-            repo_id=repo_id,
-            cache_dir=cache,
-            threads=r.threads,
-            limits=r.limits,
-            progress=meter,
-            base=r.open_base(),
-            also_precheck=None if travelling is None else travelling.check,
-        )
+    result = r.publish_with(
+        materialize_hf_cache,
+        progress,
+        repo_id=repo_id,
+        cache_dir=cache,
+        also_precheck=None if travelling is None else travelling.check,
+    )
     bundle_out = None
     if travelling is not None:
         from snaparc.airgap.oms import BUNDLE_SUFFIX

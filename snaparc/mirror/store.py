@@ -46,7 +46,7 @@ from snaparc.errors import (
 )
 from snaparc.mirror.url import MirrorURL, S3Settings, s3_settings
 from snaparc.publish import put_file
-from snaparc.sources.regular import open_regular_file
+from snaparc.sidefiles import open_regular_file
 
 PutMode = Literal["create", "overwrite"]
 

@@ -1,15 +1,9 @@
-"""Sources: where the bytes a command reads come from.
+"""Sources: the one way into an archive.
 
-- `snaparc.sources.archive`: every archive a command reads (a path, `-` for
-  stdin, split volumes, a mirror target `URL:REF` / `URL@ID`) is classified
-  and opened here, once, with the identity the user asked for;
-- `snaparc.sources.regular`: every small side file (keys, signatures,
-  indexes, records, password files, specs, pointers) is read through it,
-  which refuses anything but a regular file (a FIFO never blocks).
-
-The two sit at different heights: `regular` uses only `snaparc.errors` and
-serves every layer; `archive` sits above the mirror and air-gap packages
-whose sources it opens. This face imports neither.
+`snaparc.sources.archive` classifies every archive a command reads (a path,
+`-` for stdin, split volumes, a mirror target `URL:REF` / `URL@ID`) and opens
+it once, with the identity the user asked for. It sits above the mirror and
+air-gap packages whose sources it opens. (Small side files — keys,
+signatures, indexes, specs — are read through `snaparc.sidefiles`, at the
+bottom of the house, which every layer may use.) This face imports nothing.
 """
-
-from __future__ import annotations

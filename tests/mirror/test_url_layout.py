@@ -165,7 +165,7 @@ def test_dir_store_permission_error_is_exit_10(
     def deny(*args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(os, "open", deny)  # reads open with os.open (snaparc.sources.regular)
+    monkeypatch.setattr(os, "open", deny)  # reads open with os.open (snaparc.sidefiles)
     with pytest.raises(RemotePermissionError, match="permission denied") as info:
         store.get("k")
     assert info.value.exit_code == 10

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from snaparc.airgap.oms.errors import OmsKeyError
-from snaparc.sources.regular import read_regular_file
+from snaparc.sidefiles import read_regular_file
 
 _MAX_KEY_BYTES = 64 * 1024
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {

@@ -20,7 +20,7 @@ from snaparc.airgap.oms.statement import Statement, build_statement, parse_state
 from snaparc.airgap.oms.tree import Tree, compare, ignore_set, tree_resources
 from snaparc.errors import SignatureError
 from snaparc.publish import write_file_atomic
-from snaparc.sources.regular import read_regular_file
+from snaparc.sidefiles import read_regular_file
 
 
 @dataclass(frozen=True, slots=True)

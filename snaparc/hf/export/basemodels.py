@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from snaparc.errors import ExportError, IOFailure
-from snaparc.sources.regular import read_regular_file
+from snaparc.sidefiles import read_regular_file
 
 Modality = Literal["text", "vision-language", "audio-language"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snaparc.errors import ExportError, IOFailure
-from snaparc.sources.regular import read_regular_file
+from snaparc.sidefiles import read_regular_file
 
 ADAPTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 VERSION_DIR_RE = re.compile(r"^v(\d{4})$")
