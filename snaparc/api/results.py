@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from snaparc.archive.reader import ReadReport
     from snaparc.hf.export.build import SnapshotResult
     from snaparc.hf.materialize import CacheResult, MaterializeResult, SnapshotCheck
+    from snaparc.mirror.oci.push import OCIPushReport
     from snaparc.mirror.pull import MirrorListing, PullReport
     from snaparc.mirror.push import PushReport
 
@@ -244,7 +245,7 @@ class Exported(Result):
 
 @dataclass(frozen=True, slots=True)
 class Pushed(Result):
-    report: PushReport
+    report: PushReport | OCIPushReport
     url: str
 
     @property
@@ -262,6 +263,7 @@ class Pushed(Result):
             "objects_skipped": r.objects_skipped,
             "record_written": r.record_written,
             "kept_other_encoding": r.kept_other_encoding,
+            **({"manifest_digest": r.manifest_digest} if hasattr(r, "manifest_digest") else {}),
         }
 
 
