@@ -63,6 +63,8 @@ def _start(tmp: Path, auth: Path | None) -> Iterator[Registry]:
         "version: 0.1",
         "log:",
         "  level: error",
+        "  accesslog:",
+        "    disabled: true",
         "storage:",
         "  filesystem:",
         f"    rootdirectory: {root}",
