@@ -46,11 +46,13 @@ def push(
     limits: Limits | None = None,
     s3: S3Settings | None = None,
     allow_http: bool = False,
+    mount_from: str | None = None,
     progress: ProgressFactory | None = None,
 ) -> Pushed:
     """Verify a local archive, upload the part objects the mirror lacks, then
     its record, then (last) point `ref` at it. `url` may end with `:REF`
-    (for `oci://`, `:TAG`; `ref` is then the tag)."""
+    (for `oci://`, `:TAG`; `ref` is then the tag; `mount_from` names another
+    repository of the same registry to mount blobs from)."""
     from snaparc.mirror.push import push_archive
     from snaparc.mirror.store import open_store
 
@@ -59,7 +61,9 @@ def push(
         raise UsageError(f"push takes an archive file (or split volumes), not {source}")
     allow_http = _check_bool(allow_http, "--allow-http")
     if isinstance(url, str) and is_oci_url(url):
-        return _push_oci(source, url, ref, jobs, threads, limits, allow_http, progress)
+        return _push_oci(source, url, ref, jobs, threads, limits, allow_http, mount_from, progress)
+    if mount_from is not None:
+        raise UsageError("--mount-from is for oci:// registries only")
     target = mirror_url(url)
     if target.archive_id:
         raise UsageError(
@@ -91,10 +95,11 @@ def _push_oci(
     threads: int,
     limits: Limits | None,
     allow_http: bool,
+    mount_from: str | None,
     progress: ProgressFactory | None,
 ) -> Pushed:
     from snaparc.mirror.oci.push import push_oci
-    from snaparc.mirror.oci.url import check_tag, parse_oci_target
+    from snaparc.mirror.oci.url import check_repository, check_tag, parse_oci_target
 
     target = parse_oci_target(url, option="URL")
     if target.digest:
@@ -107,6 +112,8 @@ def _push_oci(
     if target.tag and ref and target.tag != ref:
         raise UsageError(f"push: tag given twice ({target.tag!r} and --ref {ref!r})")
     tag = ref or target.tag
+    if mount_from is not None:
+        mount_from = check_repository(mount_from, option="--mount-from")
     jobs = check_jobs(jobs)
     threads = check_threads(threads)
     limits = check_limits(limits)
@@ -121,6 +128,7 @@ def _push_oci(
             threads=threads,
             limits=limits,
             progress=advance,
+            mount_from=mount_from,
         )
     return Pushed(report, target.repository_url)
 

@@ -263,7 +263,14 @@ class Pushed(Result):
             "objects_skipped": r.objects_skipped,
             "record_written": r.record_written,
             "kept_other_encoding": r.kept_other_encoding,
-            **({"manifest_digest": r.manifest_digest} if hasattr(r, "manifest_digest") else {}),
+            **(
+                {
+                    "manifest_digest": getattr(r, "manifest_digest", None),
+                    "objects_mounted": getattr(r, "objects_mounted", 0),
+                }
+                if hasattr(r, "manifest_digest")
+                else {}
+            ),
         }
 
 

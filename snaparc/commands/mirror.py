@@ -59,6 +59,11 @@ def _add_push(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push.add_argument("archive", metavar="ARCHIVE")
     push.add_argument("url", metavar="URL[:REF]")
     push.add_argument("--ref", metavar="NAME", help="point ref NAME at the archive (last step)")
+    push.add_argument(
+        "--mount-from",
+        metavar="REPO",
+        help="oci:// only: mount blobs the registry holds in repository REPO, not send them",
+    )
     push.add_argument("--json", action="store_true", help="machine-readable report")
     _add_remote(push)
     add_progress(push)
@@ -106,6 +111,7 @@ def run_push(args: argparse.Namespace) -> int:
             limits=limits_from(args),
             s3=s3_from(args),
             allow_http=args.allow_http,
+            mount_from=args.mount_from,
             progress=meter,
         )
     if args.json:

@@ -51,6 +51,12 @@ class RegistryNotFoundError(RegistryError, RemoteNotFoundError):
     """The registry says the repository, manifest or blob does not exist."""
 
 
+class UploadSessionLost(RegistryError):
+    """A chunked upload failed and the registry cannot say how far it got
+    (CNCF distribution invalidates an upload URL once the upload moved past
+    it); the caller starts the blob over."""
+
+
 class RegistryAuthError(RegistryError):
     """The registry refused the request: unauthenticated or not permitted."""
 
@@ -363,23 +369,39 @@ class RegistryClient:
         with self.get_blob(digest) as resp:
             return resp.read_limited(limit, f"blob {digest}")
 
-    def upload_blob(self, digest: str, size: int, chunks: Iterable[bytes]) -> None:
-        """Monolithic upload: POST a session, then PUT every byte with `?digest=`."""
+    def upload_blob(
+        self,
+        digest: str,
+        size: int,
+        chunks: Iterable[bytes],
+        *,
+        mount_from: str | None = None,
+        chunk_size: int | None = None,
+    ) -> bool:
+        """Upload one blob; False if the registry mounted it from `mount_from`
+        (another repository of this registry) instead, so no byte was sent.
+
+        A blob of at most `chunk_size` bytes (or any, without one) goes in one
+        PUT with `?digest=`; a larger one in PATCH requests of `chunk_size`
+        bytes, each resumed once from the offset the registry reports (GET of
+        the upload) when its request fails, then a PUT with `?digest=`. If the
+        registry cannot report it, `UploadSessionLost`: call again, from the
+        blob's first byte.
+        """
+        path = self._repo("blobs/uploads/")
+        if mount_from is not None:
+            path += "?" + urlencode({"mount": digest, "from": mount_from})
         resp = self.request(
-            "POST",
-            self._repo("blobs/uploads/"),
-            headers={"Content-Length": "0"},
-            ok=(202,),
-            what="a blob upload",
+            "POST", path, headers={"Content-Length": "0"}, ok=(201, 202), what="a blob upload"
         )
-        location = resp.header("Location")
-        resp.close()
-        if not location:
-            raise RegistryError(f"registry {self.target.netloc} opened an upload without Location")
-        url = urljoin(self.base + "/", location)
-        url += ("&" if "?" in url else "?") + "digest=" + quote(digest, safe="")
-        if not self._same_origin(url):
-            raise RegistryError(f"registry sent an upload location on another host: {location}")
+        mounted = resp.status == 201
+        location = self._location(resp)
+        if mounted:
+            return False
+        if chunk_size is not None and size > chunk_size:
+            location = self._upload_chunks(location, size, chunks, chunk_size, digest)
+            chunks, size = [], 0
+        url = location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe="")
         self.request(
             "PUT",
             url,
@@ -389,6 +411,65 @@ class RegistryClient:
             ok=(201,),
             what=f"blob {digest}",
         ).close()
+        return True
+
+    def _location(self, resp: Response) -> str:
+        location = resp.header("Location")
+        resp.close()
+        if not location:
+            raise RegistryError(
+                f"registry {self.target.netloc} answered an upload without Location"
+            )
+        url = urljoin(self.base + "/", location)
+        if not self._same_origin(url):
+            raise RegistryError(f"registry sent an upload location on another host: {location}")
+        return url
+
+    def upload_offset(self, location: str) -> int:
+        """How many bytes of an upload session the registry holds (its `Range`);
+        `UploadSessionLost` if it no longer knows the session by `location`."""
+        try:
+            resp = self.request("GET", location, ok=(204,), what="an upload's status")
+        except RegistryError as exc:
+            raise UploadSessionLost(f"the registry lost the upload session: {exc}") from None
+        rng = resp.header("Range") or ""
+        resp.close()
+        match = re.fullmatch(r"(?:bytes=)?0-(\d+)", rng.strip())
+        return int(match.group(1)) + 1 if match else 0
+
+    def _upload_chunks(
+        self, location: str, size: int, chunks: Iterable[bytes], chunk_size: int, digest: str
+    ) -> str:
+        offset = 0
+        for piece in _rechunk(chunks, chunk_size):
+            end = offset + len(piece)
+            for attempt in range(2):
+                try:
+                    resp = self.request(
+                        "PATCH",
+                        location,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Range": f"{offset}-{end - 1}",
+                        },
+                        body=bytes(piece),
+                        ok=(202,),
+                        what=f"blob {digest}",
+                    )
+                    location = self._location(resp)
+                    break
+                except RegistryError:
+                    if attempt:
+                        raise
+                    held = self.upload_offset(location)
+                    if held == end:
+                        break  # the chunk arrived; only its answer was lost
+                    if held != offset:
+                        raise
+            offset = end
+        if offset != size:
+            raise RegistryError(f"blob {digest}: {offset} bytes uploaded, not {size}")
+        return location
 
     def upload_small_blob(self, digest: str, data: bytes) -> None:
         self.upload_blob(digest, len(data), [data])
@@ -420,6 +501,17 @@ class RegistryClient:
             return resp.header("Docker-Content-Digest")
         finally:
             resp.close()
+
+
+def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytearray]:
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        while len(buf) >= size:
+            yield buf[:size]
+            del buf[:size]
+    if buf:
+        yield buf
 
 
 def _error_code(detail: str) -> str:

@@ -31,9 +31,11 @@ from snaparc.archive.input import ArchiveInput
 from snaparc.errors import IOFailure, UsageError
 from snaparc.format.constants import FRAME_SIZE
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.mirror.oci.client import RegistryClient
+from snaparc.mirror.oci.client import RegistryClient, UploadSessionLost
 from snaparc.mirror.oci.frames import LEVELS, ZSTD_VERSION, FrameCompressor, member_data
 from snaparc.mirror.oci.layout import OCIRecord, build_artifact, encode_record
+
+CHUNK_SIZE = 64 * 1024 * 1024  # blobs larger than this are uploaded in chunks this size
 
 
 class OCIEncodingError(UsageError):
@@ -52,6 +54,7 @@ class OCIPushReport:
     record_written: bool  # the manifest was PUT
     kept_other_encoding: bool = False
     level: int = 3
+    objects_mounted: int = 0  # of objects_skipped: mounted from another repository
 
 
 def _pread(f: BinaryIO, start: int, end: int) -> bytes:
@@ -132,6 +135,24 @@ def _blob_chunks(
         raise IOFailure(f"archive changed while it was pushed (blob {sha} differs)")
 
 
+def _upload(
+    client: RegistryClient,
+    digest: str,
+    size: int,
+    chunks: Callable[[], Iterable[bytes]],
+    mount_from: str | None,
+    chunk_size: int | None,
+) -> bool:
+    """Upload one blob (True) or mount it (False); a chunked upload whose
+    session the registry lost starts over once."""
+    try:
+        return client.upload_blob(
+            digest, size, chunks(), mount_from=mount_from, chunk_size=chunk_size
+        )
+    except UploadSessionLost:
+        return client.upload_blob(digest, size, chunks(), chunk_size=chunk_size)
+
+
 def push_oci(
     archive: ArchiveInput,
     client: RegistryClient,
@@ -141,9 +162,13 @@ def push_oci(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[int], None] | None = None,
+    mount_from: str | None = None,
+    chunk_size: int | None = CHUNK_SIZE,
 ) -> OCIPushReport:
     """Verify `archive` (a seekable local file or split volumes), then upload
-    what the repository lacks, then the manifest."""
+    what the repository lacks (mounting it from the repository `mount_from`
+    of the same registry where the registry can), then the manifest. Blobs
+    above `chunk_size` bytes go up in resumable chunks."""
     from snaparc.archive.index import open_index
     from snaparc.archive.reader import read_archive
 
@@ -195,7 +220,6 @@ def push_oci(
     artifact = build_artifact(manifest, index.manifest_bytes, record_bytes)
 
     uploads: list[tuple[str, int, Callable[[], Iterable[bytes]]]] = []
-    seen: set[str] = set()
     for m in members:
         if m.blob is None:
             continue
@@ -208,22 +232,24 @@ def push_oci(
                 lambda r=blob_ranges, s=size, h=sha: _blob_chunks(f, r, s, h),  # type: ignore[misc]
             )
         )
-        seen.add(f"sha256:{sha}")
     for layer in artifact.layers[-2:]:
         data = index.manifest_bytes if layer is artifact.layers[-2] else record_bytes
         uploads.append((layer.digest, layer.size, lambda d=data: [d]))  # type: ignore[misc]
     cfg = artifact.config
     uploads.append((artifact.config_descriptor.digest, len(cfg), lambda: [cfg]))
 
-    sent = skipped = n_sent = n_skipped = 0
+    sent = skipped = n_sent = n_skipped = n_mounted = 0
     for digest, size, chunks in uploads:
         if client.head_blob(digest) == size:
             skipped += size
             n_skipped += 1
-        else:
-            client.upload_blob(digest, size, chunks())
+        elif _upload(client, digest, size, chunks, mount_from, chunk_size):
             sent += size
             n_sent += 1
+        else:
+            skipped += size
+            n_skipped += 1
+            n_mounted += 1
         if progress is not None:
             progress(size)
     reference = tag or artifact.digest
@@ -240,4 +266,5 @@ def push_oci(
         n_skipped,
         True,
         level=level,
+        objects_mounted=n_mounted,
     )

@@ -90,6 +90,15 @@ def check_tag(tag: str, *, option: str = "--ref") -> str:
     return tag
 
 
+def check_repository(name: str, *, option: str) -> str:
+    if not isinstance(name, str) or len(name) > MAX_REPOSITORY or not REPOSITORY.match(name):
+        raise UsageError(
+            f"{option}: {name!r} is not a repository name (lowercase letters, digits and "
+            "'.', '_', '-' separators, components joined by '/')"
+        )
+    return name
+
+
 def _split_host(netloc: str, text: str, option: str) -> tuple[str, int | None]:
     if not netloc:
         raise UsageError(f"{option}: {text!r} names no registry host (oci://HOST[:PORT]/REPO:TAG)")
