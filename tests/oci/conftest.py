@@ -143,14 +143,14 @@ def pack(src: Path, out: Path, *, level: int = 3) -> Path:
     return out
 
 
-def adapter_files(seed: int = 1) -> dict[str, bytes]:
+def adapter_files(seed: int = 1, weights: int = 300_000) -> dict[str, bytes]:
     import random
 
     rng = random.Random(seed)
     tok = b'{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}}}\n' * 40
     return {
         "adapter/adapter_config.json": b'{"r": 8, "lora_alpha": 16}\n',
-        "adapter/adapter_model.safetensors": rng.randbytes(9 * 1024 * 1024 + 123),
+        "adapter/adapter_model.safetensors": rng.randbytes(weights),
         "adapter/tokenizer.json": tok,
         "processor/tokenizer.json": tok,  # same content: one registry blob, two layers
         "processor/preprocessor_config.json": b'{"feature_size": 128}\n',
@@ -168,3 +168,16 @@ def files_v1() -> dict[str, bytes]:
 @pytest.fixture
 def archive_v1(tmp_path: Path, files_v1: dict[str, bytes]) -> Path:
     return pack(write_tree(tmp_path / "src_v1", files_v1), tmp_path / "v1.dlmsnap")
+
+
+BIG = 9 * 1024 * 1024 + 123  # two frames: the second starts mid-file
+
+
+@pytest.fixture
+def big_files() -> dict[str, bytes]:
+    return adapter_files(weights=BIG)
+
+
+@pytest.fixture
+def archive_big(tmp_path: Path, big_files: dict[str, bytes]) -> Path:
+    return pack(write_tree(tmp_path / "src_big", big_files), tmp_path / "big.dlmsnap")

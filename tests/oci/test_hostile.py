@@ -60,15 +60,18 @@ def pushed(repo: str, archive_v1: Path) -> str:
     "path", ["adapter/adapter_model.safetensors", "adapter/adapter_config.json", "empty.txt"]
 )
 def test_tampered_blob_in_registry_storage(
-    registry: Registry, pushed: str, path: str, tmp_path: Path
+    registry: Registry, repo: str, archive_big: Path, path: str, tmp_path: Path
 ) -> None:
+    """The weights are a blob of two frames: the byte flipped is in the second."""
+    snaparc.push(archive_big, f"{repo}:v1")
+    pushed = f"{repo}:v1"
     layers = _manifest(pushed)["layers"]
     layer = next(x for x in layers if x["annotations"].get(FILEPATH) == path)
     blob = registry.blob_file(layer["digest"])
     original = blob.read_bytes()
     tampered = bytearray(original)
     if tampered:
-        tampered[len(tampered) // 2] ^= 0x01
+        tampered[-7] ^= 0x01  # in the weights, inside their second frame
     else:
         tampered = bytearray(b"x")  # an empty file that grew
     blob.write_bytes(bytes(tampered))

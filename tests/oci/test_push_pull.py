@@ -37,7 +37,8 @@ def _temps(root: Path) -> list[str]:
     return sorted(str(p) for p in root.rglob("*") if "snaparc-tmp" in p.name)
 
 
-def test_push_then_pull_is_byte_identical(repo: str, archive_v1: Path, tmp_path: Path) -> None:
+def test_push_then_pull_is_byte_identical(repo: str, archive_big: Path, tmp_path: Path) -> None:
+    archive_v1 = archive_big  # a blob of two frames
     pushed = snaparc.push(archive_v1, f"{repo}:v1")
     r = pushed.report
     assert r.ref == "v1" and r.bytes_skipped == 0
@@ -112,8 +113,9 @@ def test_base_may_be_an_oci_target(
 
 
 def test_pushing_v2_sends_only_the_changed_layers(
-    repo: str, archive_v1: Path, files_v1: dict[str, bytes], tmp_path: Path
+    repo: str, archive_big: Path, big_files: dict[str, bytes], tmp_path: Path
 ) -> None:
+    archive_v1, files_v1 = archive_big, big_files
     t1 = parse_oci_target(f"{repo}:v1")
     with open_source(archive_v1) as o:
         first = push_oci(o, RegistryClient(t1), tag="v1")
@@ -198,8 +200,9 @@ def test_cross_repository_mount_sends_no_blob(
 
 
 def test_chunked_upload_resumes_after_a_lost_answer(
-    repo: str, archive_v1: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: str, archive_big: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    archive_v1 = archive_big
     """Blobs above the chunk size go up in PATCH chunks. A chunk that did not
     arrive is sent again from the offset the registry reports; a chunk whose
     answer was lost leaves an upload URL the registry no longer honours (CNCF

@@ -100,3 +100,17 @@ def test_cli_exit_2_names_the_argument(archive_v1: Path) -> None:
     assert p.returncode == 2 and b"ARCHIVE: " in p.stderr
     p = run_snaparc("push", str(archive_v1), "oci://127.0.0.1:5000/x:v1", "--ref", "y")
     assert p.returncode == 2 and b"tag given twice" in p.stderr
+
+
+def test_a_missing_registry_binary_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from .conftest import _need
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="missing in CI"):
+        _need("docker-registry")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _need("docker-registry")
