@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.snaparc-installed
 EXTRAS ?= hf,s3,dev
 # Stock tools the interop tests run, as Debian packages.
-TOOLS_PKGS := zstd tar libarchive-tools b3sum minisign coreutils openssl
+TOOLS_PKGS := zstd tar libarchive-tools b3sum minisign coreutils openssl docker-registry apache2-utils
 
 .PHONY: demo test tools lint typecheck imports bench fuzz vectors clean
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # elsewhere the interop tests skip and say which tool is missing.
 tools:
 	@missing=""; \
-	for t in zstd:zstd tar:tar bsdtar:libarchive-tools b3sum:b3sum minisign:minisign sha256sum:coreutils setpriv:util-linux openssl:openssl; do \
+	for t in zstd:zstd tar:tar bsdtar:libarchive-tools b3sum:b3sum minisign:minisign sha256sum:coreutils setpriv:util-linux openssl:openssl docker-registry:docker-registry htpasswd:apache2-utils; do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -290,6 +290,9 @@ TARGETS = [
     "s3://",
     "s3://BadBucket/x:r",
     "ftp://x/y:r",
+    "oci://127.0.0.1:5000/Bad:tag",
+    "oci://127.0.0.1:0/repo:tag",
+    "oci://127.0.0.1:5000/repo:-tag",
 ]
 SOURCE = ["", MIRROR, *TARGETS]  # an archive argument (a mirror dir alone names none)
 URL = ["", *TARGETS]  # a mirror (push, mirror ls)
@@ -346,6 +349,7 @@ BAD: dict[str, dict[str, list[str]]] = {
         "ARCHIVE": SOURCE,
         "URL[:REF]": [*URL, f"{MIRROR}@{ARCHIVE_ID}"],  # an id is for pull
         "--ref": REF,
+        "--mount-from": ["", "Bad", "a//b"],
         "--threads": THREADS,
         **REMOTE,
         **LIMITS,

@@ -2,7 +2,9 @@
 
 A mirror is a directory, `file:///path` or `s3://bucket/prefix`
 (spec/MIRROR.md). `s3` settings default to the AWS environment
-(`snaparc.mirror.url.s3_settings`).
+(`snaparc.mirror.url.s3_settings`). `push` and `pull` also take an OCI
+registry, `oci://HOST[:PORT]/REPO:TAG` (spec/OCI.md); `allow_http` lets them
+speak plain http to a registry that is not a loopback address.
 """
 
 from __future__ import annotations
@@ -17,8 +19,23 @@ from snaparc.api.oms import TravellingBundle, local_bundles, mirror_bundles, pub
 from snaparc.api.results import MirrorListed, Pulled, Pushed
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
+from snaparc.mirror.oci.url import is_oci_url
 from snaparc.mirror.url import MirrorTarget, S3Settings
-from snaparc.sources.archive import classify_source, mirror_target, mirror_url, open_source
+from snaparc.sources.archive import (
+    Source,
+    classify_source,
+    mirror_target,
+    mirror_url,
+    oci_target,
+    open_source,
+    registry_client,
+)
+
+
+def _check_bool(value: object, option: str) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{option} must be True or False; got {value!r}")
+    return value
 
 
 def push(
@@ -30,16 +47,25 @@ def push(
     threads: int = 0,
     limits: Limits | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
+    mount_from: str | None = None,
     progress: ProgressFactory | None = None,
 ) -> Pushed:
     """Verify a local archive, upload the part objects the mirror lacks, then
-    its record, then (last) point `ref` at it. `url` may end with `:REF`."""
+    its record, then (last) point `ref` at it. `url` may end with `:REF`
+    (for `oci://`, `:TAG`; `ref` is then the tag; `mount_from` names another
+    repository of the same registry to mount blobs from)."""
     from snaparc.mirror.push import push_archive
     from snaparc.mirror.store import open_store
 
     source = classify_source(archive)
     if not source.is_local:
         raise UsageError(f"push takes an archive file (or split volumes), not {source}")
+    allow_http = _check_bool(allow_http, "--allow-http")
+    if isinstance(url, str) and is_oci_url(url):
+        return _push_oci(source, url, ref, jobs, threads, limits, allow_http, mount_from, progress)
+    if mount_from is not None:
+        raise UsageError("--mount-from is for oci:// registries only")
     target = mirror_url(url)
     if target.archive_id:
         raise UsageError(
@@ -79,6 +105,52 @@ def push(
     return Pushed(report, str(target.url), tuple(b.kind for b in bundles))
 
 
+def _push_oci(
+    source: Source,
+    url: str,
+    ref: str | None,
+    jobs: int,
+    threads: int,
+    limits: Limits | None,
+    allow_http: bool,
+    mount_from: str | None,
+    progress: ProgressFactory | None,
+) -> Pushed:
+    from snaparc.mirror.oci.push import push_oci
+    from snaparc.mirror.oci.url import check_repository, check_tag, parse_oci_target
+
+    target = parse_oci_target(url, option="URL")
+    if target.digest:
+        raise UsageError(
+            f"URL: {url!r} names a manifest digest (@sha256:... is for pull); "
+            "use oci://HOST/REPO:TAG or --ref TAG"
+        )
+    if ref is not None:
+        ref = check_tag(ref, option="--ref")
+    if target.tag and ref and target.tag != ref:
+        raise UsageError(f"push: tag given twice ({target.tag!r} and --ref {ref!r})")
+    tag = ref or target.tag
+    if mount_from is not None:
+        mount_from = check_repository(mount_from, option="--mount-from")
+    jobs = check_jobs(jobs)
+    threads = check_threads(threads)
+    limits = check_limits(limits)
+    with open_source(source) as opened:
+        meter = _meter(progress, opened.size)
+        advance: Callable[[int], None] | None = meter.advance if meter is not None else None
+        report = push_oci(
+            opened,
+            registry_client(target, allow_http),
+            tag=tag,
+            jobs=jobs,
+            threads=threads,
+            limits=limits,
+            progress=advance,
+            mount_from=mount_from,
+        )
+    return Pushed(report, target.repository_url)
+
+
 def pull(
     target: str,
     output: str | os.PathLike[str],
@@ -88,6 +160,7 @@ def pull(
     threads: int = 0,
     limits: Limits | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Pulled:
     """Rebuild the archive `target` (`URL:REF` or `URL@ID`) as a byte-identical,
@@ -100,6 +173,27 @@ def pull(
 
     if not isinstance(target, str) or not target:
         raise UsageError("URL:REF|URL@ID is empty: name a mirror and an archive")
+    if is_oci_url(target):
+        oci = oci_target(target, option="URL:REF|URL@ID")
+        out = check_path(output, option="-o/--output")
+        jobs = check_jobs(jobs)
+        threads = check_threads(threads)
+        limits = check_limits(limits)
+        allow_http = _check_bool(allow_http, "--allow-http")
+        from snaparc.mirror.oci.pull import pull_oci
+
+        return Pulled(
+            pull_oci(
+                oci,
+                out,
+                client=registry_client(oci, allow_http),
+                jobs=jobs,
+                threads=threads,
+                limits=limits,
+                force=force,
+                progress=_meter(progress, None),
+            )
+        )
     where = mirror_target(target, option="URL:REF|URL@ID")
     out = check_path(output, option="-o/--output")
     jobs = check_jobs(jobs)
@@ -150,5 +244,7 @@ def mirror_ls(url: str, *, s3: S3Settings | None = None) -> MirrorListed:
     from snaparc.mirror.pull import list_mirror
     from snaparc.mirror.store import open_store
 
+    if isinstance(url, str) and is_oci_url(url):
+        raise UsageError(f"URL: mirror ls does not list OCI registries yet ({url!r})")
     target = mirror_url(url)
     return MirrorListed(list_mirror(open_store(target.url, settings=s3)))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from snaparc.archive.reader import ReadReport
     from snaparc.hf.export.build import SnapshotResult
     from snaparc.hf.materialize import CacheResult, MaterializeResult, SnapshotCheck
+    from snaparc.mirror.oci.push import OCIPushReport
     from snaparc.mirror.pull import MirrorListing, PullReport
     from snaparc.mirror.push import PushReport
 
@@ -259,7 +260,7 @@ class Exported(Result):
 
 @dataclass(frozen=True, slots=True)
 class Pushed(Result):
-    report: PushReport
+    report: PushReport | OCIPushReport
     url: str
     # The signature kinds carried along (mirror `signatures/<ID>/<KIND>`).
     signatures: tuple[str, ...] = ()
@@ -280,6 +281,14 @@ class Pushed(Result):
             "signatures": list(self.signatures),
             "record_written": r.record_written,
             "kept_other_encoding": r.kept_other_encoding,
+            **(
+                {
+                    "manifest_digest": getattr(r, "manifest_digest", None),
+                    "objects_mounted": getattr(r, "objects_mounted", 0),
+                }
+                if hasattr(r, "manifest_digest")
+                else {}
+            ),
         }
 
 

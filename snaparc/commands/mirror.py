@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="push archives to / pull them from a directory or S3 mirror",
         description="Content-addressed mirrors of .dlmsnap archives (spec/MIRROR.md). "
         "URL: a directory path, file:///path or s3://bucket/prefix; "
-        "append :REF for a ref or @ID for an archive id.",
+        "append :REF for a ref or @ID for an archive id. push and pull also take an OCI "
+        "registry: oci://HOST[:PORT]/REPO:TAG (pull also @sha256:DIGEST; spec/OCI.md).",
     )
     msub = p.add_subparsers(dest="mirror_command", metavar="ACTION", parser_class=type(p))
     p.set_defaults(func=lambda args: _help(p))
@@ -58,6 +59,11 @@ def _add_push(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push.add_argument("archive", metavar="ARCHIVE")
     push.add_argument("url", metavar="URL[:REF]")
     push.add_argument("--ref", metavar="NAME", help="point ref NAME at the archive (last step)")
+    push.add_argument(
+        "--mount-from",
+        metavar="REPO",
+        help="oci:// only: mount blobs the registry holds in repository REPO, not send them",
+    )
     push.add_argument("--json", action="store_true", help="machine-readable report")
     _add_remote(push)
     add_progress(push)
@@ -104,6 +110,8 @@ def run_push(args: argparse.Namespace) -> int:
             threads=args.threads,
             limits=limits_from(args),
             s3=s3_from(args),
+            allow_http=args.allow_http,
+            mount_from=args.mount_from,
             progress=meter,
         )
     if args.json:
@@ -113,6 +121,9 @@ def run_push(args: argparse.Namespace) -> int:
         return 0
     r = done.report
     print(f"pushed {r.archive_id} to {done.url}" + (f" as {r.ref}" if r.ref else ""))
+    digest = getattr(r, "manifest_digest", None)
+    if digest:
+        print(f"manifest {digest}")
     print(
         f"sent {_human(r.bytes_sent)} ({r.bytes_sent} bytes, {r.objects_sent} objects), "
         f"skipped {_human(r.bytes_skipped)} already in the mirror "
@@ -138,6 +149,7 @@ def run_pull(args: argparse.Namespace) -> int:
             threads=args.threads,
             limits=limits_from(args),
             s3=s3_from(args),
+            allow_http=args.allow_http,
             progress=meter,
         )
     if args.json:

@@ -9,7 +9,9 @@ what `text` is:
 - a file (a regular file is seekable; a FIFO such as `<(cat A)` streams);
 - a mirror target: `s3://…` or `file://…` with `:REF` or `@ID`, or `DIR:REF`
   / `DIR@ID` where DIR is a directory (a path that exists as a file is always
-  a file).
+  a file);
+- an OCI artifact: `oci://HOST[:PORT]/REPO:TAG` or `…@sha256:DIGEST`
+  (spec/OCI.md), rebuilt from the registry's raw layers.
 
 Malformed input is refused here with a usage error (exit 2) naming the
 option: an empty name, a NUL character, a mirror without a ref or id, a `:`
@@ -37,10 +39,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, cast
+from typing import TYPE_CHECKING, BinaryIO, Literal, cast
 
 from snaparc.archive.input import ArchiveInput
 from snaparc.errors import InputNotFoundError, IOFailure, UsageError
+from snaparc.mirror.oci.url import OCITarget, is_oci_url, parse_oci_target
 from snaparc.mirror.url import (
     ARCHIVE_ID,
     REF_NAME,
@@ -50,8 +53,11 @@ from snaparc.mirror.url import (
     parse_target,
 )
 
+if TYPE_CHECKING:
+    from snaparc.mirror.oci.client import RegistryClient
+
 STDIN = "-"
-SourceKind = Literal["stdin", "file", "split", "mirror"]
+SourceKind = Literal["stdin", "file", "split", "mirror", "oci"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,7 @@ class Source:
     kind: SourceKind
     path: Path | None = None  # file and split
     target: MirrorTarget | None = None  # mirror
+    oci: OCITarget | None = None  # oci
 
     @property
     def is_local(self) -> bool:
@@ -79,6 +86,8 @@ def classify_source(text: str | os.PathLike[str], *, option: str = "ARCHIVE") ->
         raise UsageError(f"{option} is empty: name an archive file, - for stdin, or URL:REF")
     if text == STDIN:
         return Source(text, "stdin")
+    if is_oci_url(text):
+        return Source(text, "oci", oci=oci_target(text, option=option))
     if _is_mirror_syntax(text):
         return Source(text, "mirror", target=mirror_target(text, option=option))
     path = Path(text)
@@ -110,6 +119,16 @@ def mirror_target(text: str, *, option: str = "URL:REF|URL@ID") -> MirrorTarget:
         raise UsageError(
             f"{option}: {text!r} names a mirror but no archive: append :REF or @ID "
             "(URL:REF or URL@ID; `snaparc mirror ls URL` lists them)"
+        )
+    return target
+
+
+def oci_target(text: str, *, option: str = "URL:REF|URL@ID") -> OCITarget:
+    """An `oci://` target that names one artifact (`:TAG` or `@sha256:DIGEST`)."""
+    target = parse_oci_target(_check_text(text, option), option=option)
+    if target.reference is None:
+        raise UsageError(
+            f"{option}: {text!r} names a repository but no artifact: append :TAG or @sha256:DIGEST"
         )
     return target
 
@@ -158,7 +177,7 @@ def _refuse_other_scheme(text: str, option: str) -> None:
     if match:
         raise UsageError(
             f"{option}: unsupported mirror URL scheme {match.group(1)!r} in {text!r} "
-            "(use a path, file:// or s3://)"
+            "(use a path, file://, s3:// or oci://)"
         )
 
 
@@ -206,13 +225,24 @@ def open_source(
     *,
     s3: S3Settings | None = None,
     jobs: int = 4,
+    allow_http: bool = False,
 ) -> Iterator[ArchiveInput]:
     """Open a source for reading. `s3` (default: the AWS environment) and
-    `jobs` (parts fetched ahead) matter for mirror targets only."""
+    `jobs` (parts fetched ahead) matter for mirror targets only; `jobs` and
+    `allow_http` (plain http to a registry that is not loopback) for OCI."""
     if not isinstance(source, Source):
         source = classify_source(source)
     if source.kind == "stdin":
         yield _open_stdin()
+        return
+    if source.kind == "oci":
+        from snaparc.mirror.oci.pull import open_oci_input
+
+        assert source.oci is not None
+        with open_oci_input(
+            source.oci, client=registry_client(source.oci, allow_http), jobs=jobs
+        ) as opened:
+            yield opened
         return
     if source.kind == "mirror":
         from snaparc.mirror.pull import open_mirror_input
@@ -233,6 +263,14 @@ def open_source(
         st = os.fstat(f.fileno())
         regular = stat.S_ISREG(st.st_mode)
         yield ArchiveInput(f, source.text, st.st_size if regular else None, f.seekable())
+
+
+def registry_client(target: OCITarget, allow_http: bool = False) -> RegistryClient:
+    """A client for `target`'s registry with the credentials the environment
+    holds for it (spec/OCI.md, "Authentication")."""
+    from snaparc.mirror.oci.client import RegistryClient, credentials_for
+
+    return RegistryClient(target, credentials=credentials_for(target.netloc), allow_http=allow_http)
 
 
 def _open_stdin() -> ArchiveInput:

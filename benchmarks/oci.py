@@ -1,0 +1,136 @@
+"""OCI push/pull figures: raw ModelPack layers against the archive's own frames.
+
+    python -m benchmarks.oci --size 1 [--workdir DIR]
+
+Generates a bf16 snapshot export (`gen_snapshot`), packs it, starts a
+`docker-registry` on 127.0.0.1 with its storage under the work dir, and times
+(wall, one round each; warm cache):
+
+- `snaparc push` to an empty repository (every layer sent), then again (all
+  skipped), then a v2 with one more file (one layer sent);
+- `snaparc pull` (rebuilds the archive: fetch raw layers, recompress, verify);
+- the same push and pull against a directory mirror (spec/MIRROR.md), which
+  stores the archive's compressed frames as they are.
+
+It prints a Markdown table (spec/OCI.md, "Measured") with the bytes each
+sent; the difference of the two is the cost of raw layers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _timed(fn: object, *args: object, **kwargs: object) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)  # type: ignore[operator]
+    return time.perf_counter() - t0, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=float, default=1.0, help="weights size in GiB")
+    parser.add_argument("--workdir", type=Path, default=HERE / "work-oci")
+    args = parser.parse_args(argv)
+
+    import snaparc
+    from benchmarks.gen_snapshot import generate_snapshot
+
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        print("docker-registry not installed (apt-get install docker-registry)", file=sys.stderr)
+        return 2
+    work = args.workdir
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    src = work / "export"
+    generate_snapshot(src, args.size, seed=0)
+    archive = work / "v1.dlmsnap"
+    snaparc.pack(src, archive)
+    (src / "NOTES.txt").write_bytes(b"v2: one more file\n")
+    archive_v2 = work / "v2.dlmsnap"
+    snaparc.pack(src, archive_v2, allow_undeclared=True)
+
+    port = _port()
+    config = work / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        "storage:\n  filesystem:\n"
+        f"    rootdirectory: {work / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    rows: list[tuple[str, float, str]] = []
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        repo = f"oci://127.0.0.1:{port}/bench/adapter"
+        size = archive.stat().st_size
+        t, r = _timed(snaparc.push, archive, f"{repo}:v1")
+        rows.append(("oci push (empty repository)", t, f"{r.report.bytes_sent:,}"))  # type: ignore[attr-defined]
+        t, r = _timed(snaparc.push, archive, f"{repo}:v1")
+        rows.append(("oci push again (all skipped)", t, f"{r.report.bytes_sent:,}"))  # type: ignore[attr-defined]
+        t, r = _timed(snaparc.push, archive_v2, f"{repo}:v2")
+        rows.append(("oci push v2 (one file added)", t, f"{r.report.bytes_sent:,}"))  # type: ignore[attr-defined]
+        out = work / "pulled.dlmsnap"
+        t, _ = _timed(snaparc.pull, f"{repo}:v1", out)
+        assert out.read_bytes() == archive.read_bytes()
+        rows.append(("oci pull (rebuild + verify)", t, f"{size:,} written"))
+        t, _ = _timed(snaparc.verify, f"{repo}:v1")
+        rows.append(("oci verify (rebuild + verify, no file)", t, "-"))
+        mirror = work / "mirror"
+        t, r = _timed(snaparc.push, archive, str(mirror), ref="v1")
+        rows.append(("dir mirror push (frames as they are)", t, f"{r.report.bytes_sent:,}"))  # type: ignore[attr-defined]
+        out2 = work / "pulled-mirror.dlmsnap"
+        t, _ = _timed(snaparc.pull, f"{mirror}:v1", out2)
+        rows.append(("dir mirror pull", t, f"{size:,} written"))
+        t, _ = _timed(snaparc.verify, archive)
+        rows.append(("verify of the local file (reference)", t, "-"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    raw = sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
+    print(f"\n{args.size:g} GiB bf16 snapshot; {_cpu()}, {os.cpu_count()} cores; warm cache")
+    print(f"files (raw layers) {raw:,} bytes; archive {size:,} bytes ({size / raw:.3f} of raw)\n")
+    print("| step | wall s | bytes sent |\n|---|---|---|")
+    for name, t, sent in rows:
+        print(f"| {name} | {t:.2f} | {sent} |")
+    shutil.rmtree(work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

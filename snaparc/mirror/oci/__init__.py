@@ -1,0 +1,9 @@
+"""OCI registries as archive homes: a `.dlmsnap` pushed as a ModelPack
+artifact (one raw layer per file) and rebuilt byte for byte (spec/OCI.md).
+
+- `url`: `oci://HOST[:PORT]/REPO:TAG` and `…@sha256:DIGEST`;
+- `client`: the distribution API over HTTP (standard library only);
+- `layout`: pure: the artifact an archive implies, and the OCI record;
+- `frames`: frames rebuilt from raw bytes as the packer writes them;
+- `push`, `pull`: the two directions.
+"""

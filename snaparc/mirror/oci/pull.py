@@ -1,0 +1,352 @@
+"""Read archives back from an OCI registry.
+
+`open_oci_input(target)` checks the artifact and opens the rebuilt `.dlmsnap`
+bytes as an `ArchiveInput` for any reader; `pull_oci` streams them through
+the verified reader into a temp file and publishes it by rename only when
+everything checked out. In order (spec/OCI.md, "Pull"):
+
+1. GET the manifest (by tag or digest; a digest is checked against the bytes);
+2. GET the archive manifest layer (its sha256 is the archive id) and the
+   record layer, each checked against its descriptor's digest and size;
+3. rebuild the OCI manifest those two imply and refuse any other bytes
+   (every layer's digest, size, media type and path is thereby checked);
+4. stream: each file's raw layer, its length checked before and its sha256
+   checked before the member's last frame is handed out, compressed as the
+   record says, each frame's size checked against the record; the end frame
+   and the seek table from the record; the whole file's size and sha256 at
+   the end;
+5. and the reader checks, as for any file, every frame, both digests of
+   every blob, and that the archive's id is the one the artifact names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+from collections import deque
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from snaparc.archive.input import ArchiveInput
+from snaparc.errors import DigestMismatchError, IdentityMismatchError, IntegrityError
+from snaparc.format.constants import MANIFEST_MEMBER
+from snaparc.format.layout import blob_member_name
+from snaparc.format.limits import DEFAULT_LIMITS, Limits
+from snaparc.format.manifest import Manifest, parse_manifest
+from snaparc.mirror.oci.client import RegistryClient
+from snaparc.mirror.oci.frames import ZSTD_VERSION, FrameCompressor, member_frames
+from snaparc.mirror.oci.layout import (
+    MAX_OCI_MANIFEST_BYTES,
+    MAX_RECORD_BYTES,
+    OCIArtifactError,
+    OCIRecord,
+    build_artifact,
+    check_record,
+    decode_record,
+    explain_difference,
+    find_snaparc_layers,
+    sha256_digest,
+)
+from snaparc.mirror.oci.url import OCITarget
+from snaparc.mirror.pull import PullReport
+from snaparc.progress import Progress
+
+READ_CHUNK = 1 << 20
+
+
+class OCIBlobDigestError(DigestMismatchError):
+    """A registry blob does not hold the bytes its digest names."""
+
+
+class OCIRebuildError(IntegrityError):
+    """The rebuilt archive differs from what the record promises."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckedArtifact:
+    """An artifact whose manifest, archive manifest and record agree."""
+
+    target: OCITarget
+    manifest_digest: str
+    manifest: Manifest
+    manifest_bytes: bytes
+    record: OCIRecord
+
+    @property
+    def archive_id(self) -> str:
+        return self.record.archive_id
+
+
+def _small_blob(client: RegistryClient, digest: str, size: int, limit: int, what: str) -> bytes:
+    if size > limit:
+        raise OCIArtifactError(f"{what} layer claims {size} bytes (limit {limit})")
+    data = client.get_small_blob(digest, limit)
+    if len(data) != size or sha256_digest(data) != digest:
+        raise OCIBlobDigestError(
+            f"{what}: registry blob {client.describe('@' + digest)} is damaged or tampered "
+            f"with ({len(data)} bytes, {sha256_digest(data)}; expected {size}, {digest})",
+            blob=digest[7:],
+            algorithm="sha256",
+            expected=digest[7:],
+            actual=sha256_digest(data)[7:],
+        )
+    return data
+
+
+def check_artifact(
+    client: RegistryClient, target: OCITarget, *, limits: Limits = DEFAULT_LIMITS
+) -> CheckedArtifact:
+    """Steps 1-3: fetch and check everything but the file layers' contents."""
+    reference = target.reference
+    if reference is None:
+        from snaparc.errors import UsageError
+
+        raise UsageError(f"{target}: name a tag (:TAG) or a manifest digest (@sha256:...)")
+    data, _ = client.get_manifest(reference, MAX_OCI_MANIFEST_BYTES)
+    digest = sha256_digest(data)
+    if target.digest is not None and digest != target.digest:
+        raise IdentityMismatchError(
+            f"{target}: the registry sent a manifest whose digest is {digest}; refusing it",
+            expected=target.digest,
+            actual=digest,
+        )
+    layers = find_snaparc_layers(data)
+    manifest_bytes = _small_blob(
+        client,
+        layers.manifest.digest,
+        layers.manifest.size,
+        limits.max_manifest_bytes,
+        f"the manifest of archive {layers.archive_id}",
+    )
+    manifest = parse_manifest(manifest_bytes, limits=limits)
+    record_bytes = _small_blob(
+        client, layers.record.digest, layers.record.size, MAX_RECORD_BYTES, "the OCI record"
+    )
+    record = decode_record(record_bytes, archive_id=layers.archive_id)
+    check_record(record, manifest, len(manifest_bytes))
+    expected = build_artifact(manifest, manifest_bytes, record_bytes)
+    if expected.manifest != data:
+        raise OCIArtifactError(
+            f"{target}: the OCI manifest is not the one archive {layers.archive_id} implies: "
+            f"{explain_difference(expected, data)}; refusing it"
+        )
+    return CheckedArtifact(target, digest, manifest, manifest_bytes, record)
+
+
+def _layer_chunks(client: RegistryClient, sha: str, size: int) -> Iterator[bytes]:
+    """A raw layer's bytes: its length checked first, its sha256 before its last byte."""
+    digest = f"sha256:{sha}"
+    with client.get_blob(digest) as resp:
+        length = resp.header("Content-Length")
+        if length is not None and length != str(size):
+            raise OCIBlobDigestError(
+                f"registry blob {client.describe('@' + digest)} is {length} bytes, not {size}: "
+                "damaged or tampered with",
+                blob=sha,
+                algorithm="sha256",
+                expected=sha,
+                actual="(size differs)",
+            )
+        h = hashlib.sha256()
+        left = size
+        while left:
+            chunk = resp.read(min(READ_CHUNK, left))
+            if not chunk:
+                raise OCIBlobDigestError(
+                    f"registry blob {client.describe('@' + digest)} ended {left} bytes early",
+                    blob=sha,
+                    algorithm="sha256",
+                    expected=sha,
+                    actual="(truncated)",
+                )
+            left -= len(chunk)
+            h.update(chunk)
+            if not left and h.hexdigest() != sha:
+                raise OCIBlobDigestError(
+                    f"registry blob {client.describe('@' + digest)} is damaged or tampered with "
+                    f"(sha256 {h.hexdigest()})",
+                    blob=sha,
+                    algorithm="sha256",
+                    expected=sha,
+                    actual=h.hexdigest(),
+                )
+            yield chunk
+
+
+class OCIArchiveStream(io.RawIOBase):
+    """A read-only, non-seekable stream of an archive rebuilt from an OCI artifact."""
+
+    def __init__(self, client: RegistryClient, art: CheckedArtifact, *, jobs: int = 4) -> None:
+        super().__init__()
+        self.client = client
+        self.art = art
+        self._jobs = max(1, jobs)
+        self._pool = ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="snaparc-oci")
+        self._chunks = self._generate()
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _raw_frames(self) -> Iterator[tuple[int, int, bytes]]:
+        m = self.art.manifest
+        yield from (
+            (0, j, raw)
+            for j, raw in enumerate(
+                member_frames(
+                    MANIFEST_MEMBER, len(self.art.manifest_bytes), [self.art.manifest_bytes]
+                )
+            )
+        )
+        for i, blob in enumerate(m.stored_blobs, start=1):
+            data = _layer_chunks(self.client, blob.sha256, blob.size)
+            for j, raw in enumerate(member_frames(blob_member_name(blob.sha256), blob.size, data)):
+                yield i, j, raw
+
+    def _generate(self) -> Generator[bytes, None, None]:
+        rec = self.art.record
+        comp = FrameCompressor(rec.level)
+        h = hashlib.sha256()
+        count = 0
+        pending: deque[tuple[int, int, Future[bytes]]] = deque()
+
+        def take() -> bytes:
+            i, j, fut = pending.popleft()
+            frame = fut.result()
+            if len(frame) != rec.frames[i][j]:
+                what = "the archive manifest" if i == 0 else f"blob {self._blob(i)}"
+                raise OCIRebuildError(
+                    f"archive {rec.archive_id}: frame {j} of {what} rebuilt from the registry is "
+                    f"{len(frame)} bytes, not {rec.frames[i][j]} as pushed"
+                    + (
+                        f" (pushed with zstd {rec.zstd}, rebuilt with {ZSTD_VERSION})"
+                        if rec.zstd != ZSTD_VERSION
+                        else ""
+                    )
+                )
+            return frame
+
+        try:
+            for i, j, raw in self._raw_frames():
+                while len(pending) >= self._jobs:
+                    frame = take()
+                    h.update(frame)
+                    count += len(frame)
+                    yield frame
+                pending.append((i, j, self._pool.submit(comp.compress, raw)))
+            while pending:
+                frame = take()
+                h.update(frame)
+                count += len(frame)
+                yield frame
+        finally:
+            for _, _, fut in pending:
+                fut.cancel()
+        tail = rec.end_frame + rec.seek_table(self.art.manifest, len(self.art.manifest_bytes))
+        h.update(tail)
+        count += len(tail)
+        if count != rec.file_size or h.hexdigest() != rec.file_sha256:
+            raise OCIRebuildError(
+                f"archive {rec.archive_id} rebuilt from the registry is not the file pushed "
+                f"({count} bytes, sha256 {h.hexdigest()}; expected {rec.file_size}, "
+                f"{rec.file_sha256})"
+                + (
+                    f"; it was pushed with zstd {rec.zstd}, this is {ZSTD_VERSION}"
+                    if rec.zstd != ZSTD_VERSION
+                    else ""
+                )
+            )
+        yield tail
+
+    def _blob(self, i: int) -> str:
+        return self.art.manifest.stored_blobs[i - 1].sha256
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.closed:
+            raise ValueError("read from a closed stream")
+        while not self._buf:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buf = memoryview(chunk)
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._chunks.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        super().close()
+
+
+@contextmanager
+def open_oci_input(
+    target: OCITarget,
+    *,
+    client: RegistryClient | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    jobs: int = 4,
+) -> Iterator[ArchiveInput]:
+    """The archive the artifact `target` names, rebuilt from the registry.
+
+    The input carries the archive id the artifact names (`expected_id`),
+    which every reader checks against the manifest it rebuilds.
+    """
+    client = client or RegistryClient(target)
+    art = check_artifact(client, target, limits=limits)
+    raw = OCIArchiveStream(client, art, jobs=jobs)
+    stream = io.BufferedReader(raw, buffer_size=1 << 20)
+    with stream:
+        yield ArchiveInput(
+            cast(BinaryIO, stream),
+            str(target),
+            art.record.file_size,
+            False,
+            expected_id=art.archive_id,
+        )
+
+
+class _Tee:
+    def __init__(self, src: BinaryIO, dst: BinaryIO) -> None:
+        self.src, self.dst = src, dst
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.dst.write(data)
+        self.count += len(data)
+        return data
+
+
+def pull_oci(
+    target: OCITarget,
+    output: Path,
+    *,
+    client: RegistryClient | None = None,
+    jobs: int = 4,
+    threads: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> PullReport:
+    """Rebuild the archive at `output`, byte-identical to the one pushed;
+    nothing carries the name `output` unless every check passed."""
+    from snaparc.archive.reader import read_archive
+    from snaparc.publish import AtomicFile
+
+    with (
+        open_oci_input(target, client=client, limits=limits, jobs=jobs) as source,
+        AtomicFile(Path(output), force=force) as out,
+    ):
+        tee = _Tee(source.stream, out.file)
+        teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
+        report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
+        while tee.read(1 << 20):
+            pass
+    return PullReport(report.archive_id, Path(output), tee.count, report.blobs_verified)
