@@ -1,0 +1,35 @@
+"""The safetensors profile, applied to blobs as an archive is read.
+
+The streaming reader and random access both go through `TensorProfiles`, so
+a hostile safetensors file is refused the same way however the archive is
+read: the reader feeds each bound blob's bytes in order to the collector
+`collector` returns (it keeps only the header, a few KiB), and calls `check`
+once the blob's digests matched and before the sink hears the blob is done.
+The check is the header plus arithmetic: no extra pass over the payload.
+"""
+
+from __future__ import annotations
+
+from snaparc.errors import SafetensorsError
+from snaparc.format.manifest import BlobEntry, Manifest
+from snaparc.format.safetensors import HeadCollector, SafetensorsHeader, profiled_blobs
+
+
+class TensorProfiles:
+    """Which blobs of one manifest the profile binds, and their check."""
+
+    __slots__ = ("_bound",)
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._bound = profiled_blobs(manifest)
+
+    def collector(self, blob: BlobEntry) -> HeadCollector | None:
+        return HeadCollector() if blob.sha256 in self._bound else None
+
+    def check(self, blob: BlobEntry, head: HeadCollector) -> SafetensorsHeader:
+        """Refuse (exit 3) a bound blob outside the profile, naming its file."""
+        path = self._bound[blob.sha256]
+        try:
+            return head.check(blob.size)
+        except SafetensorsError as exc:
+            raise SafetensorsError(f"{path}: {exc}", rule=exc.rule, path=path) from None
