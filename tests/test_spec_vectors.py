@@ -87,7 +87,7 @@ def test_valid_vector_id_files_and_digests(vector: dict[str, Any]) -> None:
     assert code == 0
     report = json.loads(out)
     assert report["archive_id"] == vector["archive_id"]
-    assert report["format_version"] == EXPECTED["format_version"]
+    assert report["format_version"] == vector["format_version"]
     assert report["metadata"] == vector["metadata"]
 
     code, out = _run(["ls", "--json", path])

@@ -165,6 +165,7 @@ def plan_pack(
         created_by=CREATED_BY,
         metadata=metadata,
         base=base_id if has_external else None,
+        tensors={blob: header.tensors for blob, header in blob_tensors.items()},
     )
     data = encode_manifest(manifest)
     return PackPlan(manifest, data, plan_layout(manifest, len(data)), sources, tree, blob_tensors)

@@ -27,12 +27,11 @@ file's bytes, so the check costs no extra pass over the payload.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from snaparc.errors import SafetensorsError
-from snaparc.format.manifest import Manifest, MetadataValue
 
 SAFETENSORS_SUFFIX = ".safetensors"
 LENGTH_BYTES = 8
@@ -74,21 +73,10 @@ def is_safetensors_path(path: str) -> bool:
     return path.endswith(SAFETENSORS_SUFFIX)
 
 
-def profile_applies(metadata: Mapping[str, MetadataValue]) -> bool:
+def profile_applies(metadata: Mapping[str, object]) -> bool:
     """The profile binds the safetensors files of an HF snapshot export: an
     archive whose metadata says `export_target` `hf_snapshot`."""
     return metadata.get(EXPORT_TARGET_KEY) == HF_SNAPSHOT
-
-
-def profiled_blobs(manifest: Manifest) -> dict[str, str]:
-    """The blobs the profile binds (sha256 -> the first path naming it)."""
-    if not profile_applies(manifest.metadata):
-        return {}
-    out: dict[str, str] = {}
-    for f in manifest.files:
-        if is_safetensors_path(f.path):
-            out.setdefault(f.blob, f.path)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +89,33 @@ class TensorInfo:
     begin: int
     end: int
 
+    def to_json(self) -> dict[str, Any]:
+        """Its record in the manifest's tensor index (and in `ls --tensors --json`)."""
+        return {
+            "dtype": self.dtype,
+            "name": self.name,
+            "offsets": [self.begin, self.end],
+            "shape": list(self.shape),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class SafetensorsHeader:
     header_bytes: int  # n: the JSON header's length (the buffer starts at 8 + n)
     tensors: tuple[TensorInfo, ...]  # in file order (ascending byte range)
     metadata: dict[str, str] | None
+
+
+def span_bytes(dtype: str, shape: Sequence[int]) -> int | None:
+    """Bytes a tensor of `shape` and (known) `dtype` takes; None when that is not
+    a whole number of bytes or is absurdly large (bounding hostile arithmetic)."""
+    elements = 0 if 0 in shape else 1
+    for d in shape if elements else ():
+        elements *= d
+        if elements > _MAX_ELEMENTS:
+            return None
+    bits = elements * DTYPE_BITS[dtype]
+    return None if bits % 8 else bits // 8
 
 
 def _fail(rule: str, message: str) -> SafetensorsError:
@@ -248,16 +257,6 @@ def _tensor(name: str, entry: object, data_start: int) -> TensorInfo:
     ):
         raise _fail("data-offsets", f"tensor {name!r}: data_offsets must be [begin, end]")
     span = offsets[1] - offsets[0]
-    elements = 0 if 0 in shape else 1
-    for d in shape if elements else ():
-        elements *= d
-        if elements > _MAX_ELEMENTS:  # bounds the arithmetic on hostile shapes
-            raise _fail("span", f"tensor {name!r}: shape {shape[:8]}… is far too large")
-    bits = elements * DTYPE_BITS[dtype]
-    if bits % 8 or bits // 8 != span:
-        raise _fail(
-            "span",
-            f"tensor {name!r}: {span} bytes for shape {shape} of {dtype} "
-            f"({bits / 8:g} bytes needed)",
-        )
+    if span_bytes(dtype, shape) != span:
+        raise _fail("span", f"tensor {name!r}: {span} bytes do not hold shape {shape} of {dtype}")
     return TensorInfo(name, dtype, tuple(shape), data_start + offsets[0], data_start + offsets[1])

@@ -513,6 +513,7 @@ def _valid_entry(vector: ValidVector, archive: bytes, src: Path) -> dict[str, An
         "verify_exit": 0,
         "error": None,
         "archive_id": _sha256(manifest_bytes),
+        "format_version": json.loads(manifest_bytes)["format_version"],
         "files": files,
         "dirs": dirs,
         "metadata": dict(vector.metadata),

@@ -10,9 +10,12 @@ is the profile's: exit 3, `SafetensorsError`, nothing published, no byte of
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from snaparc_testlib import lora_weights, safetensors_file
@@ -20,7 +23,13 @@ from snaparc_testlib import lora_weights, safetensors_file
 from snaparc.api import verify
 from snaparc.archive.catfile import cat_file
 from snaparc.cli import main
-from snaparc.errors import DigestMismatchError, SafetensorsError
+from snaparc.errors import (
+    CorruptArchiveError,
+    DigestMismatchError,
+    ManifestError,
+    SafetensorsError,
+)
+from snaparc.format.safetensors import parse_header
 
 from .conftest import Arena, Rejecter
 from .forge import FileSpec, forge
@@ -143,3 +152,90 @@ def test_materialize_of_the_valid_snapshot_vector_works(tmp_path: Path) -> None:
     archive = VECTORS / "snapshot-safetensors.dlmsnap"
     assert main(["materialize", str(archive), str(dest), "-q"]) == 0
     assert (dest / "adapter" / "adapter_model.safetensors").is_file()
+
+
+# --- the tensor index (format 1.1) ------------------------------------------------
+
+
+def _index_of(data: bytes) -> list[dict[str, object]]:
+    return [t.to_json() for t in parse_header(data, len(data)).tensors]
+
+
+def _with_index(edit: Callable[[list[dict[str, Any]]], object] | None = None, **kw: Any) -> bytes:
+    def hook(obj: dict[str, Any], blobs: dict[str, bytes]) -> None:
+        records = _index_of(GOOD)
+        if edit is not None:
+            edit(records)
+        obj["tensors"] = {hashlib.sha256(GOOD).hexdigest(): records}
+
+    kw.setdefault("version", "1.1")
+    return forge(files_with(GOOD), metadata=SNAPSHOT_META, manifest_hook=hook, **kw).data
+
+
+def test_an_index_that_is_the_header_verifies(arena: Arena) -> None:
+    archive = arena.write_archive(_with_index())
+    assert main(["verify", str(archive), "--quiet"]) == 0
+
+
+def _rename(records: list[dict[str, Any]]) -> None:
+    records[0]["name"] = "base_model.model.other.lora_A.weight"
+
+
+def _reshape(records: list[dict[str, Any]]) -> None:
+    records[0]["shape"] = [*reversed(records[0]["shape"]), 1]
+
+
+def test_an_index_that_disagrees_with_the_header_is_an_integrity_failure(
+    rejecter: Rejecter,
+) -> None:
+    for edit in (_rename, _reshape):
+        rejecter.reject(
+            _with_index(edit),
+            {"stream": CorruptArchiveError, "cat": CorruptArchiveError},
+            cat_path=WEIGHTS,
+        )
+
+
+def _gap(records: list[dict[str, Any]]) -> None:
+    records[0]["offsets"][0] += 1
+
+
+def _extra_key(records: list[dict[str, Any]]) -> None:
+    records[0]["note"] = "x"
+
+
+def _unknown_dtype(records: list[dict[str, Any]]) -> None:
+    records[0]["dtype"] = "Q4"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(lambda: _with_index(version="1.0"), id="index-in-1.0"),
+        pytest.param(lambda: _with_index(_gap), id="gap"),
+        pytest.param(lambda: _with_index(_extra_key), id="extra-field"),
+        pytest.param(lambda: _with_index(_unknown_dtype), id="unknown-dtype"),
+        pytest.param(
+            lambda: forge(files_with(GOOD), metadata=SNAPSHOT_META, version="1.1").data,
+            id="1.1-without-an-index",
+        ),
+        pytest.param(lambda: _not_bound(), id="unbound-blob"),
+    ],
+)
+def test_a_malformed_index_is_refused_from_the_head(
+    rejecter: Rejecter, data: Callable[[], bytes]
+) -> None:
+    every = dict.fromkeys(("stream", "ls", "ls_pipe", "cat"), ManifestError)
+    rejecter.reject(data(), every, cat_path=WEIGHTS)  # type: ignore[arg-type]
+
+
+def _not_bound() -> bytes:
+    """An index entry for run.sh's blob, which no safetensors file uses."""
+
+    def hook(obj: dict[str, Any], blobs: dict[str, bytes]) -> None:
+        obj["tensors"] = {
+            hashlib.sha256(GOOD).hexdigest(): _index_of(GOOD),
+            hashlib.sha256(b"#!/bin/sh\necho hi\n").hexdigest(): [],
+        }
+
+    return forge(files_with(GOOD), metadata=SNAPSHOT_META, manifest_hook=hook, version="1.1").data
