@@ -153,6 +153,15 @@ class NonCanonicalError(UnsafeArchiveError):
     """Bytes that carry the right meaning in a form the spec does not allow."""
 
 
+class SafetensorsError(UnsafeArchiveError):
+    """A `*.safetensors` file outside the strict safetensors profile; `rule` names
+    the rule it breaks (spec/FORMAT.md, "Safetensors profile")."""
+
+    def __init__(self, message: str, *, rule: str, path: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.rule = rule
+
+
 class LimitExceededError(UnsafeArchiveError):
     """A resource limit would be exceeded; raise it with the named flag."""
 
@@ -243,6 +252,7 @@ ALL_ERROR_CLASSES: tuple[type[SnaparcError], ...] = (
     UnexpectedFrameError,
     ManifestError,
     NonCanonicalError,
+    SafetensorsError,
     LimitExceededError,
     UnsupportedVersionError,
     DestinationError,

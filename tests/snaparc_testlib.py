@@ -3,11 +3,12 @@ across test directories)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,39 @@ def write_tree(
     for d in empty_dirs:
         (root / d).mkdir(parents=True, exist_ok=True)
     return root
+
+
+def safetensors_file(
+    tensors: Mapping[str, tuple[str, Sequence[int], bytes]],
+    *,
+    metadata: Mapping[str, str] | None = None,
+) -> bytes:
+    """A safetensors file as the library lays one out: name -> (dtype, shape,
+    data); the header padded with spaces to a multiple of 8, data in name order."""
+    header: dict[str, object] = {}
+    if metadata is not None:
+        header["__metadata__"] = dict(metadata)
+    at = 0
+    for name in sorted(tensors):
+        dtype, shape, data = tensors[name]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [at, at + len(data)]}
+        at += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    body = b"".join(tensors[name][2] for name in sorted(tensors))
+    return len(text).to_bytes(8, "little") + text + body
+
+
+def lora_weights(payload: bytes, *, module: str = "model.layers.0.self_attn.q_proj") -> bytes:
+    """A valid adapter safetensors file carrying `payload` as one U8 LoRA tensor
+    (and an empty lora_B), for tests that need distinct, recognisable weights."""
+    prefix = f"base_model.model.{module}"
+    return safetensors_file(
+        {
+            f"{prefix}.lora_A.weight": ("U8", [len(payload)], payload),
+            f"{prefix}.lora_B.weight": ("U8", [0], b""),
+        }
+    )
 
 
 def sample_files() -> dict[str, bytes]:

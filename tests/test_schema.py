@@ -282,17 +282,17 @@ def test_non_canonical_bytes_are_refused(data: Callable[[bytes], bytes]) -> None
 
 def test_newer_minor_may_add_top_level_fields() -> None:
     obj = _basic()
-    obj["format_version"] = "1.1"
+    obj["format_version"] = "1.2"
     obj["future_field"] = {"anything": [1, 2]}
     assert _schema_ok(obj)
     parsed = parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)
-    assert parsed.format_version == "1.1"
+    assert parsed.format_version == "1.2"
 
 
 def test_newer_minor_may_write_a_null_base() -> None:
     """A null `base` is no base: valid without external blobs, refused with one."""
     obj = _basic()
-    obj["format_version"] = "1.1"
+    obj["format_version"] = "1.2"
     obj["base"] = None
     assert _schema_ok(obj)
     assert parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS).base is None

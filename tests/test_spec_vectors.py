@@ -53,7 +53,9 @@ def test_vectors_are_small_and_all_listed() -> None:
     on_disk = {p.name for p in VECTORS.glob("*.dlmsnap")}
     assert on_disk == {v["file"] for v in ALL}
     assert sum(v["size"] for v in ALL) < 100 * 1024
-    assert {"empty-tree.dlmsnap", "basic.dlmsnap", "snapshot-like.dlmsnap"} <= set(_ids(VALID))
+    assert {"empty-tree.dlmsnap", "basic.dlmsnap", "snapshot-safetensors.dlmsnap"} <= set(
+        _ids(VALID)
+    )
 
 
 @pytest.mark.parametrize("vector", ALL, ids=_ids(ALL))
@@ -85,7 +87,7 @@ def test_valid_vector_id_files_and_digests(vector: dict[str, Any]) -> None:
     assert code == 0
     report = json.loads(out)
     assert report["archive_id"] == vector["archive_id"]
-    assert report["format_version"] == EXPECTED["format_version"]
+    assert report["format_version"] == vector["format_version"]
     assert report["metadata"] == vector["metadata"]
 
     code, out = _run(["ls", "--json", path])
@@ -162,25 +164,44 @@ def test_corrupt_vectors_are_rederived_byte_identically(bad: Any) -> None:
 
 
 def test_generator_covers_every_recorded_vector() -> None:
-    names = {f"{v.name}.dlmsnap" for v in generate.VALID} | {
-        f"{b.name}.dlmsnap" for b in generate.CORRUPT
-    }
+    refused = (*generate.CORRUPT, *generate.REFUSED_TREES, *generate.RETIRED)
+    names = {f"{v.name}.dlmsnap" for v in generate.VALID} | {f"{b.name}.dlmsnap" for b in refused}
     assert names == {v["file"] for v in ALL}
-    for bad in generate.CORRUPT:
+    for bad in refused:
         entry = next(v for v in ALL if v["file"] == f"{bad.name}.dlmsnap")
         assert (entry["verify_exit"], entry["error"]) == (bad.exit_code, bad.error)
 
 
-def test_snapshot_like_metadata_is_what_pack_records(tmp_path: Path) -> None:
+@_SKIP_ZSTD
+@pytest.mark.parametrize(
+    "refused", generate.REFUSED_TREES, ids=[r.name for r in generate.REFUSED_TREES]
+)
+def test_refused_trees_are_repacked_byte_identically(refused: Any, tmp_path: Path) -> None:
+    fresh = generate.pack_vector(refused, tmp_path, created_by=EXPECTED["created_by"])
+    assert fresh == (VECTORS / f"{refused.name}.dlmsnap").read_bytes()
+
+
+def test_the_writer_refuses_the_refused_trees(tmp_path: Path) -> None:
+    from snaparc.archive.pack import plan_pack
+    from snaparc.errors import SourceError
+
+    for tree in (generate.tree_snapshot_like, generate.tree_polyglot_safetensors):
+        src = tmp_path / tree.__name__
+        tree(src)
+        with pytest.raises(SourceError, match="not a strict safetensors file"):
+            plan_pack(src, threads=2, metadata=dict(generate.SNAPSHOT_METADATA))
+
+
+def test_snapshot_metadata_is_what_pack_records(tmp_path: Path) -> None:
     """`snaparc pack` (with the HF inspection) records the vector's metadata."""
     snapshot = pytest.importorskip("snaparc.hf.export.tree")
     src = tmp_path / "snap"
-    generate.tree_snapshot_like(src)
+    generate.tree_snapshot_safetensors(src)
     files = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
     info = snapshot.inspect_snapshot_tree(src, files)
     assert info is not None
     assert info.undeclared == []
-    vector = next(v for v in VALID if v["file"] == "snapshot-like.dlmsnap")
+    vector = next(v for v in VALID if v["file"] == "snapshot-safetensors.dlmsnap")
     assert info.metadata == vector["metadata"]
     assert set(vector["metadata"]) == set(snapshot.METADATA_KEYS)
 

@@ -126,6 +126,7 @@ def pack(
     threads: int = 0,
     force: bool = False,
     allow_undeclared: bool = False,
+    allow_base_weights: bool = False,
     split: int | str | None = None,
     sums: bool = False,
     base: str | os.PathLike[str] | None = None,
@@ -139,9 +140,11 @@ def pack(
     `split` writes volumes of that size (`700M`, `fat32`, or bytes) plus an
     index; `sums` writes `OUT.sha256` and `OUT.b3`; `base` (a file, split
     volumes or a mirror target) makes a thin archive holding only the blobs
-    the base lacks. `threads=0` uses every core.
+    the base lacks. `threads=0` uses every core. The safetensors files of a
+    snapshot export must pass the strict profile and hold adapter tensors
+    only (`allow_base_weights` lifts the second rule).
     """
-    from snaparc.archive.pack import hash_tree, plan_pack, write_archive
+    from snaparc.archive.pack import check_tensors, hash_tree, plan_pack, write_archive
     from snaparc.archive.source_tree import scan_tree
     from snaparc.publish import AtomicFile, check_target, os_error
 
@@ -160,14 +163,20 @@ def pack(
         _check_split_target(out, force=force)
 
     tree = scan_tree(src_path)
-    digests = hash_tree(tree, threads=threads)
+    hashes = hash_tree(tree, threads=threads)
     meta = snapshot_metadata(
         src_path,
         [f.rel for f in tree.files],
         allow_undeclared=allow_undeclared,
-        digests={f.rel: d.sha256 for f, d in zip(tree.files, digests, strict=True)},
+        digests={f.rel: d.sha256 for f, d in zip(tree.files, hashes.digests, strict=True)},
     )
     meta.update(metadata or {})
+    tensors = check_tensors(tree, hashes, meta)
+    if tensors and not allow_base_weights:
+        from snaparc.hf.export.adapter_tensors import refuse_base_weights
+
+        names = {rel: [t.name for t in header.tensors] for rel, header in tensors.items()}
+        refuse_base_weights(src_path, names)
     base_blobs: frozenset[str] = frozenset()
     base_id = None
     if base_source is not None:
@@ -182,7 +191,8 @@ def pack(
         threads=threads,
         metadata=meta,
         tree=tree,
-        digests=digests,
+        hashes=hashes,
+        tensors=tensors,
         base_blobs=base_blobs,
         base_id=base_id,
     )

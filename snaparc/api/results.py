@@ -128,6 +128,25 @@ class Listed(Result):
             ],
         }
 
+    def tensors(self) -> dict[str, list[dict[str, Any]]]:
+        """The tensor index (format 1.1), by file path: each tensor's name, dtype,
+        shape and byte range [begin, end) in the file, in file order. Empty for
+        an archive without one."""
+        index = self.listing.manifest.tensors
+        return {
+            f.path: [t.to_json() for t in index[f.blob]]
+            for f in self.listing.manifest.files
+            if f.blob in index
+        }
+
+    def tensors_json(self) -> dict[str, Any]:
+        """The document `ls --tensors --json` prints."""
+        return {
+            "archive_id": self.archive_id,
+            "format_version": self.listing.manifest.format_version,
+            "files": [{"path": p, "tensors": t} for p, t in self.tensors().items()],
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Catted(Result):

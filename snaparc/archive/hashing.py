@@ -10,15 +10,22 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import blake3
 
 CHUNK = 8 * 1024 * 1024
 _SMALL = 4 * 1024 * 1024
+
+
+class ChunkObserver(Protocol):
+    """Sees a file's bytes in order while they are hashed (no second read)."""
+
+    def feed(self, data: memoryview, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +60,20 @@ def digest_bytes(data: bytes) -> FileDigests:
     return h.digests()
 
 
-def _both_small(path: Path) -> FileDigests:
+def _both_small(path: Path, observer: ChunkObserver | None) -> FileDigests:
     with open(path, "rb") as f:
         data = f.read()
+    if observer is not None:
+        observer.feed(memoryview(data))
     return digest_bytes(data)
 
 
-def _hash_big(path: Path, sha_pool: ThreadPoolExecutor, b3_pool: ThreadPoolExecutor) -> FileDigests:
+def _hash_big(
+    path: Path,
+    sha_pool: ThreadPoolExecutor,
+    b3_pool: ThreadPoolExecutor,
+    observer: ChunkObserver | None,
+) -> FileDigests:
     """sha256 and blake3 of one big file on two threads, reading it once.
 
     Plain reads into three rotating buffers (no mmap: mapped pages would
@@ -80,6 +94,8 @@ def _hash_big(path: Path, sha_pool: ThreadPoolExecutor, b3_pool: ThreadPoolExecu
             if not n:
                 break
             view = memoryview(buf)[:n]
+            if observer is not None:
+                observer.feed(view)  # before the buffer can be reused
             pending.append(sha_pool.submit(sha.update, view))
             pending.append(b3_pool.submit(b3.update, view))
             size += n
@@ -88,8 +104,16 @@ def _hash_big(path: Path, sha_pool: ThreadPoolExecutor, b3_pool: ThreadPoolExecu
     return FileDigests(sha.hexdigest(), str(b3.hexdigest()), size)
 
 
-def hash_files(paths: Iterable[tuple[Path, int]], *, threads: int) -> list[FileDigests]:
+def hash_files(
+    paths: Iterable[tuple[Path, int]],
+    *,
+    threads: int,
+    observers: Sequence[ChunkObserver | None] | None = None,
+) -> list[FileDigests]:
     """Digests of (path, expected size) pairs, in input order.
+
+    `observers[i]`, if given and not None, is fed file i's bytes in order as
+    they are read for hashing.
 
     Small files are read once and hashed on a pool of `threads`; each big
     file gets its sha256 and blake3 computed on two threads side by side.
@@ -100,14 +124,15 @@ def hash_files(paths: Iterable[tuple[Path, int]], *, threads: int) -> list[FileD
     small = [(i, p) for i, (p, size) in enumerate(items) if size < _SMALL]
     big = [(i, p) for i, (p, size) in enumerate(items) if size >= _SMALL]
     out: list[FileDigests | None] = [None] * len(items)
+    watch = list(observers) if observers is not None else [None] * len(items)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        futures = {i: pool.submit(_both_small, p) for i, p in small}
+        futures = {i: pool.submit(_both_small, p, watch[i]) for i, p in small}
         with (
             ThreadPoolExecutor(1, thread_name_prefix="snaparc-sha256") as sha_pool,
             ThreadPoolExecutor(1, thread_name_prefix="snaparc-blake3") as b3_pool,
         ):
             for i, p in big:
-                out[i] = _hash_big(p, sha_pool, b3_pool)
+                out[i] = _hash_big(p, sha_pool, b3_pool, watch[i])
         for i, fut in futures.items():
             out[i] = fut.result()
     return [d for d in out if d is not None]

@@ -26,6 +26,7 @@ from snaparc.archive.frames import (
 )
 from snaparc.archive.hashing import DualHasher
 from snaparc.archive.input import ArchiveInput, as_input
+from snaparc.archive.tensors import TensorProfiles
 from snaparc.errors import (
     CorruptArchiveError,
     LimitExceededError,
@@ -167,11 +168,17 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
     """
     member = index.layout.blob_member(blob.sha256)
     hasher = DualHasher()
+    profiles = TensorProfiles(index.manifest)
+    head = profiles.collector(blob)
     buf = directio.frame_buffer()  # one decode buffer, reused for every frame
     for j, frame in enumerate(iter_member_frames(f, index, member)):
         want = index.layout.frame_sizes[member.first_frame + j]
         data = decompress_into(frame, frame_content_size(frame), buf)
         chunk = blob_chunk(member, j, data, want, frame.offset)
         hasher.update(chunk)
+        if head is not None:
+            head.feed(chunk)
         out.write(chunk)
     check_digests(blob, hasher.digests())
+    if head is not None:
+        profiles.check(blob, head)

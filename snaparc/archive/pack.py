@@ -22,16 +22,16 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
 
-from snaparc.archive.hashing import FileDigests, hash_files
+from snaparc.archive.hashing import ChunkObserver, FileDigests, hash_files
 from snaparc.archive.source_tree import SourceFile, SourceTree, scan_tree
 from snaparc.archive.threads import worker_count
-from snaparc.errors import SourceError, UsageError
+from snaparc.errors import SafetensorsError, SourceError, UsageError
 from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK, TAR_EOF
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
 from snaparc.format.manifest import (
@@ -43,6 +43,12 @@ from snaparc.format.manifest import (
     archive_id,
     build_manifest,
     encode_manifest,
+)
+from snaparc.format.safetensors import (
+    HeadCollector,
+    SafetensorsHeader,
+    is_safetensors_path,
+    profile_applies,
 )
 from snaparc.format.seektable import SeekEntry, encode_seek_table
 from snaparc.format.tarheader import build_header
@@ -70,11 +76,50 @@ class PackPlan:
     layout: Layout
     sources: dict[str, SourceFile]  # blob sha256 -> a file holding its bytes
     tree: SourceTree
+    # blob sha256 -> its safetensors header, for the blobs the profile binds
+    tensors: dict[str, SafetensorsHeader] = field(default_factory=dict)
 
 
-def hash_tree(tree: SourceTree, *, threads: int | None = None) -> list[FileDigests]:
-    """sha256, blake3 and size of every file of `tree`, in its order."""
-    return hash_files(((f.abs, f.size) for f in tree.files), threads=worker_count(threads))
+@dataclass(frozen=True, slots=True)
+class TreeHashes:
+    """What the hashing pass saw: every file's digests, in the tree's order, and
+    the header bytes of every `*.safetensors` file (collected as it was hashed)."""
+
+    digests: list[FileDigests]
+    heads: dict[str, HeadCollector]  # tree path -> header bytes
+
+
+def hash_tree(tree: SourceTree, *, threads: int | None = None) -> TreeHashes:
+    """sha256, blake3 and size of every file of `tree`, and safetensors headers."""
+    heads = {f.rel: HeadCollector() for f in tree.files if is_safetensors_path(f.rel)}
+    observers: list[ChunkObserver | None] = [heads.get(f.rel) for f in tree.files]
+    digests = hash_files(
+        ((f.abs, f.size) for f in tree.files), threads=worker_count(threads), observers=observers
+    )
+    return TreeHashes(digests, heads)
+
+
+def check_tensors(
+    tree: SourceTree, hashes: TreeHashes, metadata: dict[str, MetadataValue]
+) -> dict[str, SafetensorsHeader]:
+    """Judge every safetensors file the profile binds (exit 7, path and rule named).
+
+    Returns each bound file's header (tree path -> header)."""
+    if not profile_applies(metadata):
+        return {}
+    out: dict[str, SafetensorsHeader] = {}
+    for f, d in zip(tree.files, hashes.digests, strict=True):
+        head = hashes.heads.get(f.rel)
+        if head is None:
+            continue
+        try:
+            out[f.rel] = head.check(d.size)
+        except SafetensorsError as exc:
+            raise SourceError(
+                f"cannot pack {f.rel}: {exc}; only files the safetensors library writes are packed",
+                path=str(f.abs),
+            ) from None
+    return out
 
 
 def plan_pack(
@@ -83,15 +128,22 @@ def plan_pack(
     threads: int | None = None,
     metadata: dict[str, MetadataValue] | None = None,
     tree: SourceTree | None = None,
-    digests: list[FileDigests] | None = None,
+    hashes: TreeHashes | None = None,
+    tensors: dict[str, SafetensorsHeader] | None = None,
     base_blobs: frozenset[str] = frozenset(),
     base_id: str | None = None,
 ) -> PackPlan:
-    """Pass 1: scan, hash (unless `digests` are given), dedupe; the manifest
-    and layout of the archive."""
+    """Pass 1: scan, hash (unless `hashes` are given), dedupe, judge the
+    safetensors files (unless their `tensors` are given, by tree path); the
+    manifest and layout of the archive."""
     tree = tree or scan_tree(src)
-    if digests is None:
-        digests = hash_tree(tree, threads=threads)
+    if hashes is None:
+        hashes = hash_tree(tree, threads=threads)
+    digests = hashes.digests
+    if tensors is None:
+        tensors = check_tensors(tree, hashes, metadata or {})
+    by_path = {f.rel: d.sha256 for f, d in zip(tree.files, digests, strict=True)}
+    blob_tensors = {by_path[rel]: h for rel, h in tensors.items()}
     blobs: dict[str, BlobEntry] = {}
     sources: dict[str, SourceFile] = {}
     files: list[FileEntry] = []
@@ -113,9 +165,10 @@ def plan_pack(
         created_by=CREATED_BY,
         metadata=metadata,
         base=base_id if has_external else None,
+        tensors={blob: header.tensors for blob, header in blob_tensors.items()},
     )
     data = encode_manifest(manifest)
-    return PackPlan(manifest, data, plan_layout(manifest, len(data)), sources, tree)
+    return PackPlan(manifest, data, plan_layout(manifest, len(data)), sources, tree, blob_tensors)
 
 
 @dataclass(frozen=True, slots=True)

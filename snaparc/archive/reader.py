@@ -40,6 +40,7 @@ from snaparc.archive.frames import (
 from snaparc.archive.hashing import FileDigests
 from snaparc.archive.input import ArchiveInput, as_input
 from snaparc.archive.sink import BlobSink, BlobWriter
+from snaparc.archive.tensors import TensorProfiles
 from snaparc.archive.threads import worker_count
 from snaparc.errors import (
     CorruptArchiveError,
@@ -53,6 +54,7 @@ from snaparc.format.constants import SEEKTABLE_SKIPPABLE_MAGIC, TAR_BLOCK, TAR_E
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, Manifest, archive_id
+from snaparc.format.safetensors import HeadCollector
 from snaparc.format.seektable import SeekEntry, decode_seek_table
 from snaparc.format.tarheader import read_header
 from snaparc.format.zstdframes import FrameSplitter, RawFrame
@@ -74,13 +76,16 @@ class ReadReport:
 
 
 class _BlobState:
-    __slots__ = ("blob", "hasher_b3", "hasher_sha", "writer")
+    __slots__ = ("blob", "hasher_b3", "hasher_sha", "head", "writer")
 
-    def __init__(self, blob: BlobEntry, writer: BlobWriter | None) -> None:
+    def __init__(
+        self, blob: BlobEntry, writer: BlobWriter | None, head: HeadCollector | None
+    ) -> None:
         self.blob = blob
         self.hasher_sha = hashlib.sha256()
         self.hasher_b3 = blake3.blake3()
         self.writer = writer
+        self.head = head  # the safetensors header, when the profile binds this blob
 
 
 def read_archive(
@@ -118,7 +123,8 @@ def read_archive(
     if progress is not None:
         progress.advance(sum(c for c, _ in head))
 
-    _stream_blobs(splitter, layout, sink, observed, report, workers, progress)
+    profiles = TensorProfiles(manifest)
+    _stream_blobs(splitter, layout, sink, observed, report, workers, progress, profiles)
 
     # The end-of-archive frame was consumed by _stream_blobs; now the seek table.
     table_frame = splitter.next_frame()
@@ -170,6 +176,7 @@ def _stream_blobs(
     report: ReadReport,
     workers: int,
     progress: Progress | None,
+    profiles: TensorProfiles,
 ) -> None:
     members = layout.members[1:]
     # (member, index within member) for every frame after the manifest, then EOF.
@@ -248,9 +255,11 @@ def _stream_blobs(
             chunk = blob_chunk(member, j, data, want, offset)
             if j == 0:
                 writer = sink.open_blob(blob) if sink is not None else None
-                state = _BlobState(blob, writer)
+                state = _BlobState(blob, writer, profiles.collector(blob))
             assert state is not None
             if chunk:
+                if state.head is not None:
+                    state.head.feed(chunk)  # copies only the header's bytes
                 futures: list[Future[object]] = [
                     sha_pool.submit(state.hasher_sha.update, chunk),
                     b3_pool.submit(state.hasher_b3.update, chunk),
@@ -263,7 +272,7 @@ def _stream_blobs(
             drain_side(SIDE_FRAMES)
             if j == member.num_frames - 1:
                 drain_side(0)
-                _finish_blob(state, sink)
+                _finish_blob(state, sink, profiles)
                 report.blobs_verified += 1
                 report.bytes_verified += blob.size
                 state = None
@@ -284,10 +293,12 @@ def _diagnose_extra(data: bytes, offset: int) -> None:
     raise CorruptArchiveError(f"end-of-archive frame at offset {offset} is not two zero blocks")
 
 
-def _finish_blob(state: _BlobState, sink: BlobSink | None) -> None:
+def _finish_blob(state: _BlobState, sink: BlobSink | None, profiles: TensorProfiles) -> None:
     blob = state.blob
     digests = FileDigests(state.hasher_sha.hexdigest(), str(state.hasher_b3.hexdigest()), blob.size)
     check_digests(blob, digests)
+    if state.head is not None:
+        profiles.check(blob, state.head)
     if state.writer is not None:
         state.writer.close()
     if sink is not None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from snaparc.commands._common import add_limits, limits_from, print_json
+
+if TYPE_CHECKING:
+    from snaparc.api import Listed
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,6 +17,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "archive", metavar="ARCHIVE", help="archive path, - for stdin, or a mirror URL:REF"
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--tensors",
+        action="store_true",
+        help="list each safetensors file's tensors: name, dtype, shape, byte range "
+        "(from the manifest's tensor index; still the head only)",
+    )
     add_limits(p)
     p.set_defaults(func=run)
 
@@ -21,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from snaparc.api import ls
 
     result = ls(args.archive, limits=limits_from(args))
+    if args.tensors:
+        return _print_tensors(result, as_json=args.json)
     if args.json:
         print_json(result.to_json())
         return 0
@@ -45,4 +57,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"compressed  {comp if comp is not None else 'unknown (read from a pipe)'} bytes{ratio}")
     for key in sorted(m.metadata):
         print(f"{key:<11} {m.metadata[key]}")
+    return 0
+
+
+def _print_tensors(result: Listed, *, as_json: bool) -> int:
+    if as_json:
+        print_json(result.tensors_json())
+        return 0
+    by_file = result.tensors()
+    if not by_file:
+        print("no tensor index (the archive holds no snapshot safetensors, or predates format 1.1)")
+        return 0
+    for path, tensors in by_file.items():
+        print(f"{path}: {len(tensors)} tensors")
+        for t in tensors:
+            shape = "x".join(str(d) for d in t["shape"]) or "scalar"
+            begin, end = t["offsets"]
+            print(f"  {t['dtype']:<8} {shape:<16} {begin:>12}-{end:<12} {t['name']}")
     return 0

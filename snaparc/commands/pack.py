@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="pack files a snapshot_manifest.json does not declare",
     )
     p.add_argument(
+        "--allow-base-weights",
+        action="store_true",
+        help="pack safetensors tensors of a snapshot export that are not adapter parameters",
+    )
+    p.add_argument(
         "--split",
         metavar="SIZE",
         help="write volumes of SIZE (at least 1M; e.g. 700M, 2G; 'fat32' = 4 GiB - 1) "
@@ -50,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             force=args.force,
             allow_undeclared=args.allow_undeclared,
+            allow_base_weights=args.allow_base_weights,
             split=args.split,
             sums=args.sums,
             base=args.base,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 FORMAT_NAME = "dlmsnap"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # the newest minor this snaparc reads and writes
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
+# A writer writes 1.0 unless it uses a field of a later minor (1.1: `tensors`).
+BASE_FORMAT_VERSION = f"{FORMAT_MAJOR}.0"
+TENSOR_INDEX_MINOR = 1
 
 MANIFEST_MEMBER = "dlmsnap/manifest.json"
 BLOB_MEMBER_PREFIX = "blobs/sha256/"

@@ -25,14 +25,23 @@ from snaparc.errors import (
     UnsupportedVersionError,
 )
 from snaparc.format.constants import (
+    BASE_FORMAT_VERSION,
     FORMAT_MAJOR,
     FORMAT_MINOR,
     FORMAT_NAME,
     FORMAT_VERSION,
     FRAME_SIZE,
+    TENSOR_INDEX_MINOR,
 )
 from snaparc.format.limits import Limits
 from snaparc.format.paths import check_path, check_tree
+from snaparc.format.safetensors import (
+    DTYPE_BITS,
+    TensorInfo,
+    is_safetensors_path,
+    profile_applies,
+    span_bytes,
+)
 
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})")
 MAX_SAFE_INT = 2**53 - 1
@@ -88,6 +97,8 @@ class Manifest:
     blobs: list[BlobEntry]
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
     base: str | None = None
+    # The tensor index (format 1.1): blob sha256 -> its tensors, in file order.
+    tensors: dict[str, tuple[TensorInfo, ...]] = field(default_factory=dict)
 
     def model_copy(self, *, update: dict[str, Any]) -> Manifest:
         """A copy with some fields replaced (tests and vector generation)."""
@@ -117,8 +128,29 @@ class Manifest:
 
 
 MANIFEST_FIELDS = frozenset(
-    ("format", "format_version", "created_by", "files", "dirs", "blobs", "metadata", "base")
+    (
+        "format",
+        "format_version",
+        "created_by",
+        "files",
+        "dirs",
+        "blobs",
+        "metadata",
+        "base",
+        "tensors",
+    )
 )
+
+
+def profiled_blobs(m: Manifest) -> dict[str, str]:
+    """The blobs the safetensors profile binds (sha256 -> the first path naming it)."""
+    if not profile_applies(m.metadata):
+        return {}
+    out: dict[str, str] = {}
+    for f in m.files:
+        if is_safetensors_path(f.path):
+            out.setdefault(f.blob, f.path)
+    return out
 
 
 def _fail(where: str, what: str) -> ManifestError:
@@ -169,13 +201,38 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def _manifest_from_json(obj: dict[str, Any]) -> Manifest:
+def _tensor_index(value: Any) -> dict[str, tuple[TensorInfo, ...]]:
+    out: dict[str, tuple[TensorInfo, ...]] = {}
+    if type(value) is not dict:
+        raise _fail("tensors", "must be an object")
+    for key, records in value.items():
+        w = f"tensors.{key}"
+        _hex(key, w)
+        infos = []
+        for i, raw in enumerate(_list(records, w)):
+            r = _obj(raw, f"{w}.{i}", {"dtype", "name", "offsets", "shape"}, set())
+            dtype = _str(r["dtype"], f"{w}.{i}.dtype")
+            if dtype not in DTYPE_BITS:
+                raise _fail(f"{w}.{i}.dtype", f"unknown dtype {dtype!r}")
+            ws, wo = f"{w}.{i}.shape", f"{w}.{i}.offsets"
+            shape = tuple(_size(d, ws) for d in _list(r["shape"], ws))
+            offsets = [_size(o, wo) for o in _list(r["offsets"], wo)]
+            if len(offsets) != 2 or offsets[0] > offsets[1]:
+                raise _fail(f"{w}.{i}.offsets", "must be [begin, end] with begin <= end")
+            infos.append(
+                TensorInfo(_str(r["name"], f"{w}.{i}.name"), dtype, shape, offsets[0], offsets[1])
+            )
+        out[key] = tuple(infos)
+    return out
+
+
+def _manifest_from_json(obj: dict[str, Any], minor: int = 0) -> Manifest:
     """Every field's type, pattern and range, exactly (no coercion)."""
     _obj(
         obj,
         "",
         {"format", "format_version", "created_by", "files", "blobs"},
-        {"dirs", "metadata", "base"},
+        {"dirs", "metadata", "base"} | ({"tensors"} if minor >= TENSOR_INDEX_MINOR else set()),
     )
     files = []
     for i, raw in enumerate(_list(obj["files"], "files")):
@@ -223,6 +280,7 @@ def _manifest_from_json(obj: dict[str, Any]) -> Manifest:
         blobs=blobs,
         metadata=metadata,
         base=None if base is None else _hex(base, "base"),
+        tensors=_tensor_index(obj["tensors"]) if "tensors" in obj else {},
     )
 
 
@@ -248,6 +306,8 @@ def _to_json_obj(m: Manifest) -> dict[str, Any]:
     }
     if m.base is not None:
         obj["base"] = m.base
+    if m.tensors:
+        obj["tensors"] = {blob: [t.to_json() for t in infos] for blob, infos in m.tensors.items()}
     return obj
 
 
@@ -338,7 +398,7 @@ def parse_manifest(data: bytes, *, limits: Limits) -> Manifest:
             value=len(files),
             maximum=limits.max_files,
         )
-    manifest = _manifest_from_json(obj)
+    manifest = _manifest_from_json(obj, minor)
     check_manifest(manifest, limits=limits)
     try:
         canonical = encode_manifest(manifest)
@@ -395,6 +455,7 @@ def check_manifest(m: Manifest, *, limits: Limits) -> None:
         prev_dir = d
     check_tree((f.path for f in m.files), m.dirs)
     _check_base(m)
+    _check_tensor_index(m)
     frames = sum(-(-(b.size + 1024) // FRAME_SIZE) for b in m.blobs if not b.external)
     if frames > limits.max_frames:
         raise LimitExceededError(
@@ -412,6 +473,44 @@ def check_manifest(m: Manifest, *, limits: Limits) -> None:
             value=total,
             maximum=limits.max_total_bytes,
         )
+
+
+def _check_tensor_index(m: Manifest) -> None:
+    """The tensor index lists exactly the profiled blobs, each as a strict file
+    would lay its tensors out (the blob's own header is compared when it is read)."""
+    bound = profiled_blobs(m)
+    if m.format_version == FORMAT_VERSION and not m.tensors:
+        # 1.1 is written exactly for an index (a 1.2 reader keeps this known field).
+        raise ManifestError(
+            f"manifest: format {FORMAT_VERSION} without a tensor index (a writer writes 1.0 then)"
+        )
+    if not m.tensors:
+        return
+    for blob in m.tensors:
+        if blob not in bound:
+            raise ManifestError(
+                f"manifest: tensors lists blob {blob}, which no safetensors file of a "
+                "snapshot export uses"
+            )
+    missing = sorted(set(bound) - set(m.tensors))
+    if missing:
+        raise ManifestError(f"manifest: tensors has no entry for {bound[missing[0]]!r}")
+    sizes = {b.sha256: b.size for b in m.blobs}
+    for blob, infos in m.tensors.items():
+        at = infos[0].begin if infos else sizes[blob]
+        names: set[str] = set()
+        for t in infos:
+            if (
+                t.begin != at
+                or t.name in names
+                or not t.name
+                or span_bytes(t.dtype, t.shape) != t.end - t.begin
+            ):
+                raise ManifestError(f"manifest: tensors of blob {blob}: bad entry {t.name!r}")
+            names.add(t.name)
+            at = t.end
+        if at != sizes[blob] or (infos and infos[0].begin < 8):
+            raise ManifestError(f"manifest: tensors of blob {blob} do not cover it")
 
 
 def _check_base(m: Manifest) -> None:
@@ -433,20 +532,23 @@ def build_manifest(
     created_by: str,
     metadata: dict[str, MetadataValue] | None = None,
     base: str | None = None,
+    tensors: dict[str, tuple[TensorInfo, ...]] | None = None,
 ) -> Manifest:
     """A manifest in canonical order from unsorted parts (the writer's path).
 
     `base` must be given exactly when a blob is external (else ManifestError).
+    The manifest is format 1.1 when it has a tensor index, 1.0 otherwise.
     """
     manifest = Manifest(
         format=FORMAT_NAME,
-        format_version=FORMAT_VERSION,
+        format_version=FORMAT_VERSION if tensors else BASE_FORMAT_VERSION,
         created_by=created_by,
         files=sorted(files, key=lambda f: f.path),
         dirs=sorted(dirs),
         blobs=sorted(blobs, key=lambda b: b.sha256),
         metadata=dict(metadata or {}),
         base=base,
+        tensors=dict(sorted((tensors or {}).items())),
     )
     _check_base(manifest)
     return manifest

@@ -108,12 +108,45 @@ SNAPSHOT_METADATA: dict[str, MetadataValue] = {
 }
 
 
+def lora_safetensors(seed: str) -> bytes:
+    """A strict safetensors file as the library lays it out: two bf16 LoRA
+    tensors, header padded with spaces to a multiple of 8."""
+    prefix = "base_model.model.model.layers.0.self_attn.q_proj"
+    tensors = [(f"{prefix}.lora_A.weight", [4, 8]), (f"{prefix}.lora_B.weight", [8, 4])]
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    at = 0
+    for name, shape in tensors:
+        size = 2 * shape[0] * shape[1]
+        header[name] = {"data_offsets": [at, at + size], "dtype": "BF16", "shape": shape}
+        at += size
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + _det_bytes(seed, at)
+
+
 def tree_snapshot_like(root: Path) -> None:
-    """An HF snapshot export: adapter/, processor/, snapshot_manifest.json."""
+    """An HF snapshot export: adapter/, processor/, snapshot_manifest.json, with
+    bytes that are not a safetensors file in adapter_model.safetensors. (Retired:
+    the vector is kept as checked in, but since the safetensors profile it is
+    refused, and snaparc no longer writes it.)"""
+    _snapshot_tree(root, _det_bytes("snapshot-like", 1536))
+
+
+def tree_snapshot_safetensors(root: Path) -> None:
+    """An HF snapshot export whose adapter weights pass the safetensors profile."""
+    _snapshot_tree(root, lora_safetensors("snapshot-safetensors"))
+
+
+def tree_polyglot_safetensors(root: Path) -> None:
+    """As snapshot-safetensors, with bytes after the last tensor (a zip's start)."""
+    _snapshot_tree(root, lora_safetensors("snapshot-safetensors") + b"PK\x03\x04polyglot")
+
+
+def _snapshot_tree(root: Path, weights: bytes) -> None:
     root.mkdir(parents=True, exist_ok=True)
     files = {
         "adapter/adapter_config.json": b'{"lora_alpha": 16, "peft_type": "LORA", "r": 8}\n',
-        "adapter/adapter_model.safetensors": _det_bytes("snapshot-like", 1536),
+        "adapter/adapter_model.safetensors": weights,
         "processor/preprocessor_config.json": b'{"feature_size": 128, "sampling_rate": 16000}\n',
         "processor/tokenizer.json": b'{"model": {"type": "BPE", "vocab": {"a": 0}}}\n',
     }
@@ -160,10 +193,57 @@ VALID: tuple[ValidVector, ...] = (
         "a blob of FRAME_SIZE + 100 bytes: its member is cut into two frames",
     ),
     ValidVector(
-        "snapshot-like",
-        tree_snapshot_like,
+        "snapshot-safetensors",
+        tree_snapshot_safetensors,
         SNAPSHOT_METADATA,
-        "an HF snapshot export with the snapshot metadata keys",
+        "an HF snapshot export with the snapshot metadata keys and strict safetensors weights",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class RefusedTree:
+    """A tree snaparc's writer refuses, packed with that check bypassed."""
+
+    name: str
+    build: Callable[[Path], None]
+    metadata: dict[str, MetadataValue]
+    exit_code: int
+    error: str
+    description: str
+
+
+REFUSED_TREES: tuple[RefusedTree, ...] = (
+    RefusedTree(
+        "polyglot-safetensors",
+        tree_polyglot_safetensors,
+        SNAPSHOT_METADATA,
+        3,
+        "SafetensorsError",
+        "snapshot-safetensors with 12 bytes (a zip signature) after the last tensor: outside "
+        "the safetensors profile",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class RetiredVector:
+    """A vector kept byte for byte as checked in, whose expected result changed
+    with a format rule; the generator copies it and never rewrites it."""
+
+    name: str
+    exit_code: int
+    error: str
+    description: str
+
+
+RETIRED: tuple[RetiredVector, ...] = (
+    RetiredVector(
+        "snapshot-like",
+        3,
+        "SafetensorsError",
+        "an HF snapshot export whose adapter_model.safetensors holds 1536 bytes that are not "
+        "a safetensors file (valid before the safetensors profile; refused since)",
     ),
 )
 
@@ -171,18 +251,24 @@ VALID: tuple[ValidVector, ...] = (
 def _with_created_by(plan: PackPlan, created_by: str) -> PackPlan:
     manifest = plan.manifest.model_copy(update={"created_by": created_by})
     data = encode_manifest(manifest)
-    return PackPlan(manifest, data, plan_layout(manifest, len(data)), plan.sources, plan.tree)
+    return PackPlan(
+        manifest, data, plan_layout(manifest, len(data)), plan.sources, plan.tree, plan.tensors
+    )
 
 
-def pack_vector(vector: ValidVector, workdir: Path, *, created_by: str | None = None) -> bytes:
+def pack_vector(
+    vector: ValidVector | RefusedTree, workdir: Path, *, created_by: str | None = None
+) -> bytes:
     """Build the vector's tree under `workdir` and pack it with snaparc's writer.
 
     `created_by` replaces the writer's own string, so that a later snaparc
-    version can check that it still writes the checked-in bytes.
+    version can check that it still writes the checked-in bytes. A
+    `RefusedTree` is packed without the safetensors check (`tensors={}`).
     """
     src = workdir / vector.name
     vector.build(src)
-    plan = plan_pack(src, threads=THREADS, metadata=dict(vector.metadata))
+    bypass = {} if isinstance(vector, RefusedTree) else None
+    plan = plan_pack(src, threads=THREADS, metadata=dict(vector.metadata), tensors=bypass)
     if created_by is not None:
         plan = _with_created_by(plan, created_by)
     buf = io.BytesIO()
@@ -427,6 +513,7 @@ def _valid_entry(vector: ValidVector, archive: bytes, src: Path) -> dict[str, An
         "verify_exit": 0,
         "error": None,
         "archive_id": _sha256(manifest_bytes),
+        "format_version": json.loads(manifest_bytes)["format_version"],
         "files": files,
         "dirs": dirs,
         "metadata": dict(vector.metadata),
@@ -447,6 +534,34 @@ def generate(out: Path) -> dict[str, Any]:
                 )
             archives[vector.name] = archive
             entries.append(_valid_entry(vector, archive, Path(tmp) / vector.name))
+        for refused in REFUSED_TREES:
+            data = pack_vector(refused, Path(tmp))
+            archives[refused.name] = data
+            entries.append(
+                {
+                    "file": f"{refused.name}.dlmsnap",
+                    "sha256": _sha256(data),
+                    "size": len(data),
+                    "description": refused.description,
+                    "verify_exit": refused.exit_code,
+                    "error": refused.error,
+                    "archive_id": None,
+                }
+            )
+    for retired in RETIRED:
+        data = (VECTORS_DIR / f"{retired.name}.dlmsnap").read_bytes()
+        archives[retired.name] = data
+        entries.append(
+            {
+                "file": f"{retired.name}.dlmsnap",
+                "sha256": _sha256(data),
+                "size": len(data),
+                "description": retired.description,
+                "verify_exit": retired.exit_code,
+                "error": retired.error,
+                "archive_id": None,
+            }
+        )
     basic = archives["basic"]
     for bad in CORRUPT:
         data = bad.make(basic)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hf_fakes import FakeProcessor
+from hf_fakes import FakeProcessor, fake_weights
 from snaparc_testlib import dead_owner_tags
 
 from snaparc.errors import ExportError, ExportManifestError
@@ -55,7 +55,7 @@ def test_audio_export_layout_and_manifest(fake_store: Store) -> None:
         "processor/tokenizer.json",
         "snapshot_manifest.json",
     ]
-    assert (out / "adapter/adapter_model.safetensors").read_bytes() == b"two"
+    assert (out / "adapter/adapter_model.safetensors").read_bytes() == fake_weights(b"two")
     raw = result.manifest_path.read_text(encoding="utf-8")
     data = json.loads(raw)
     assert raw == json.dumps(data, sort_keys=True, indent=2) + "\n"
@@ -108,7 +108,7 @@ def test_explicit_adapter_path(fake_store: Store) -> None:
     path = fake_store.root / "adapter/versions/v0001"
     result = export_snapshot(fake_store, AUDIO, adapter_path=path)
     assert result.manifest.adapter_version == 1
-    assert (result.adapter_dir / "adapter_model.safetensors").read_bytes() == b"one"
+    assert (result.adapter_dir / "adapter_model.safetensors").read_bytes() == fake_weights(b"one")
 
 
 def test_text_base_refused(fake_store: Store) -> None:
@@ -179,7 +179,7 @@ def test_reexport_replaces_completely(
     )
     files = tree(second.export_dir)
     assert "stray.txt" not in files and "adapter/stale.bin" not in files
-    assert files["adapter/adapter_model.safetensors"] == b"one"
+    assert files["adapter/adapter_model.safetensors"] == fake_weights(b"one")
     assert b'"new"' in files["processor/processor_config.json"]
     verify_artifacts(second.export_dir, load_snapshot_manifest(second.export_dir))
     assert leftovers(fake_store) == []
@@ -337,7 +337,7 @@ def test_missing_artifact(exported: Path) -> None:
 
 def test_tampered_artifact_same_size(exported: Path) -> None:
     manifest = load_snapshot_manifest(exported)
-    (exported / "adapter/adapter_model.safetensors").write_bytes(b"TWO")
+    (exported / "adapter/adapter_model.safetensors").write_bytes(fake_weights(b"TWO"))
     with pytest.raises(ExportManifestError, match="sha256 mismatch for adapter/adapter_model"):
         verify_artifacts(exported, manifest)
 

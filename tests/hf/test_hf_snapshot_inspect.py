@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hf_fakes import FakeProcessor
+from hf_fakes import FakeProcessor, fake_weights
 
 from snaparc.errors import ExportManifestError
 from snaparc.hf.export import Store, export_snapshot, inspect_snapshot_tree, load_base_spec
@@ -57,7 +57,7 @@ def test_undeclared_files_are_listed(exported: Path) -> None:
 
 
 def test_tampered_tree_is_refused(exported: Path) -> None:
-    (exported / "adapter/adapter_model.safetensors").write_bytes(b"THREE")
+    (exported / "adapter/adapter_model.safetensors").write_bytes(fake_weights(b"THREE"))
     with pytest.raises(ExportManifestError, match="sha256 mismatch"):
         inspect_snapshot_tree(exported, files_of(exported))
 

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # tiny_models / hf_fakes, also outside pytest's rootdir handling
     sys.path.insert(0, str(HERE))
 
-from hf_fakes import FakeProcessor, write_fake_adapter  # noqa: E402
+from hf_fakes import FakeProcessor, fake_weights, write_fake_adapter  # noqa: E402
 
 from snaparc import api  # noqa: E402
 from snaparc.api import pack as pack_directory  # noqa: E402
@@ -392,8 +392,9 @@ def test_second_version_shares_blobs_and_moves_refs(tmp_path: Path) -> None:
     # The old snapshot is intact and still resolves.
     for repo_path in first.files:
         assert (first.snapshot_dir / repo_path).read_bytes()
-    assert (first.snapshot_dir / "adapter_model.safetensors").read_bytes() == b"weights-one"
-    assert (second.snapshot_dir / "adapter_model.safetensors").read_bytes() == b"weights-two"
+    weights = "adapter_model.safetensors"
+    assert (first.snapshot_dir / weights).read_bytes() == fake_weights(b"weights-one")
+    assert (second.snapshot_dir / weights).read_bytes() == fake_weights(b"weights-two")
 
 
 def test_same_archive_twice_is_idempotent(archive: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hf_fakes import FakeProcessor
+from hf_fakes import FakeProcessor, fake_weights
 
 from snaparc.archive.listing import read_listing
 from snaparc.cli import main
@@ -39,7 +39,7 @@ def test_pack_records_base_model_pin(
 
 
 def test_pack_refuses_undeclared_files_unless_allowed(export_dir: Path, tmp_path: Path) -> None:
-    (export_dir / "adapter" / "base_model.safetensors").write_bytes(b"base weights!")
+    (export_dir / "adapter" / "base_model.safetensors").write_bytes(fake_weights(b"base weights!"))
     out = tmp_path / "a.dlmsnap"
     assert main(["pack", str(export_dir), "-o", str(out), "-q"]) == 7
     assert not out.exists()
@@ -69,7 +69,7 @@ def _v1_and_delta(fake_store: Store, export_dir: Path, tmp_path: Path) -> tuple[
     v1 = tmp_path / "v1.dlmsnap"
     assert main(["pack", str(export_dir), "-o", str(v1), "-q"]) == 0
     weights = fake_store.root / "adapter/versions/v0002/adapter_model.safetensors"
-    weights.write_bytes(b"retrained weights")
+    weights.write_bytes(fake_weights(b"retrained weights"))
     spec = BASE_MODELS["qwen2-audio-7b-instruct"]
     export_v2 = export_snapshot(fake_store, spec, processor=FakeProcessor()).export_dir
     delta = tmp_path / "delta.dlmsnap"
