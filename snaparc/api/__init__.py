@@ -18,7 +18,7 @@ from __future__ import annotations
 from snaparc.api.airgap import keygen, sign, sums
 from snaparc.api.archive import ProgressFactory, cat, ls, pack, unpack, verify
 from snaparc.api.hf import export, materialize, materialize_cache
-from snaparc.api.mirror import mirror_ls, pull, push
+from snaparc.api.mirror import mirror_check, mirror_gc, mirror_ls, mirror_rm, pull, push
 from snaparc.api.results import (
     Catted,
     Exported,
@@ -26,7 +26,10 @@ from snaparc.api.results import (
     Listed,
     Materialized,
     MaterializedCache,
+    MirrorChecked,
+    MirrorCollected,
     MirrorListed,
+    MirrorRemoved,
     Packed,
     Pulled,
     Pushed,
@@ -62,7 +65,10 @@ __all__ = [
     "Listed",
     "Materialized",
     "MaterializedCache",
+    "MirrorChecked",
+    "MirrorCollected",
     "MirrorListed",
+    "MirrorRemoved",
     "Packed",
     "ProgressFactory",
     "Pulled",
@@ -79,7 +85,10 @@ __all__ = [
     "ls",
     "materialize",
     "materialize_cache",
+    "mirror_check",
+    "mirror_gc",
     "mirror_ls",
+    "mirror_rm",
     "pack",
     "pull",
     "push",
