@@ -35,15 +35,17 @@ PUSHERS = 3
 VERSIONS = 4
 
 
-def _archives(tmp_path: Path) -> dict[str, list[Path]]:
+def _archives(
+    tmp_path: Path, pushers: int = PUSHERS, versions: int = VERSIONS
+) -> dict[str, list[Path]]:
     """Per pusher, VERSIONS archives; blobs shared within and across pushers."""
     rng = random.Random(7)
     common = {f"common/{i}.bin": rng.randbytes(20_000) for i in range(3)}
     out: dict[str, list[Path]] = {}
-    for k in range(PUSHERS):
+    for k in range(pushers):
         name = f"p{k}"
         out[name] = []
-        for v in range(VERSIONS):
+        for v in range(versions):
             files = dict(common)
             files[f"{name}/base.bin"] = bytes([k]) * 30_000  # shared by a pusher's versions
             files[f"{name}/v.bin"] = rng.randbytes(25_000 + v)  # new in every version
@@ -91,7 +93,7 @@ def test_pushes_and_repushes_while_gc_runs_repeatedly(mirror_url: str, tmp_path:
     archives = _archives(tmp_path)
     open_store(parse_url(mirror_url), create=True)
     pushers = _push_all(mirror_url, archives)
-    gcs = [_worker("gc", mirror_url, LEASE, "6", "0.002") for _ in range(2)]
+    gcs = [_worker("gc", mirror_url, LEASE, "10", "0.002")]
     results = [_finish(p) for p in pushers]
     gc_results = [_finish(g) for g in gcs]
     assert all(len(r["ids"]) == VERSIONS for r in results)  # type: ignore[arg-type]
@@ -106,14 +108,14 @@ def test_pushes_and_repushes_while_gc_runs_repeatedly(mirror_url: str, tmp_path:
 def test_gc_killed_at_random_points_leaves_a_consistent_mirror(
     mirror_url: str, tmp_path: Path
 ) -> None:
-    archives = _archives(tmp_path)
+    archives = _archives(tmp_path, pushers=2, versions=3)
     open_store(parse_url(mirror_url), create=True)
     pushers = _push_all(mirror_url, archives)
     rng = random.Random(11)
     kills = 0
-    while any(p.poll() is None for p in pushers) or kills < 3:
+    while any(p.poll() is None for p in pushers) or kills < 2:
         gc = _worker("gc", mirror_url, LEASE, "50", "0.01")
-        time.sleep(rng.uniform(0.3, 0.9))
+        time.sleep(rng.uniform(0.2, 0.7))
         if gc.poll() is None:
             gc.send_signal(signal.SIGKILL)
             kills += 1
