@@ -209,6 +209,8 @@ def _verify_archive(
     except ObjectNotFoundError:
         return  # removed since the listing
     except SnaparcError as exc:
+        if store.head(key) is None:
+            return  # removed (and collected) while we read it: not damage
         report.problems.append(Problem("archive", key, f"archive {aid}: {exc}", aid))
         return
     report.archives_verified += 1

@@ -254,10 +254,13 @@ class MirrorLock:
                 self._lost = True
                 return
 
-    def check(self) -> None:
-        """Raise `LockLostError` unless the lock is certainly still ours."""
+    def check(self, *, confirm: bool = False) -> None:
+        """Raise `LockLostError` unless the lock is certainly still ours;
+        `confirm` also asks the store that the lock object is still there."""
         if not self._held:
             raise LockLostError(f"no lock held on mirror {self.store.describe()}")
+        if confirm and self.store.head(self.key) is None:
+            self._lost = True
         quiet = self._clock() - self._ok_at
         if self._lost or quiet > self.timing.lease / 2:
             raise LockLostError(

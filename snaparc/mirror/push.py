@@ -237,7 +237,7 @@ def _upload(
         raise IOFailure(f"{archive.name} changed while it was pushed (seek table differs)")
     data = encode_record(record)
     decode_record(data, archive_id=aid)  # the record we write must be one we read
-    lock.check()
+    lock.check(confirm=True)
     written, other = _put_record(store, aid, data)
     if ref is not None:
         lock.check()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from snaparc_testlib import push_file
 
 from snaparc.mirror.lock import (
     LockLostError,
@@ -15,6 +17,8 @@ from snaparc.mirror.lock import (
     lock_kind,
 )
 from snaparc.mirror.store import MemoryStore, PutMode, Store, TransientStoreError
+
+from .conftest import pack, write_tree
 
 FAST = LockTiming(lease=0.4, wait=5.0)
 
@@ -103,3 +107,21 @@ def test_a_holder_that_cannot_beat_stops_before_its_lease_ends() -> None:
         lock.check()
     lock.release()
     assert _locks(store) == []
+
+
+def test_a_push_whose_lock_was_removed_writes_no_record(tmp_path: Path) -> None:
+    """Someone removed the push lock (as stale, or by hand) while it uploaded:
+    it stops before the record, so no record names parts a gc may have taken."""
+    archive = pack(write_tree(tmp_path / "src", {"a.bin": b"a" * 5000}), tmp_path / "a.dlmsnap")
+
+    class RemovesLock(MemoryStore):
+        def put(self, key: str, data: bytes, *, mode: PutMode) -> None:
+            super().put(key, data, mode=mode)
+            if key.startswith("blobs/"):
+                for info in self.list("locks"):
+                    self.delete(info.key)
+
+    store = RemovesLock()
+    with pytest.raises(LockLostError):
+        push_file(archive, store, ref="main", lock_timing=FAST)
+    assert not list(store.list("archives")) and not list(store.list("refs"))
