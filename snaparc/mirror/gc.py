@@ -10,7 +10,7 @@ Safe beside pushes and pulls on other machines (spec/MIRROR.md section 10):
    read makes gc refuse (exit 1): the parts it names are unknown, and
    deleting them could destroy an archive that is only damaged in its record;
 3. delete every part (`blobs/<C>/<P>`, `manifests/<ID>/<P>`) not reachable,
-   checking before each delete that the lock is still ours.
+   a few at a time, checking before each delete that the lock is still ours.
 
 Killed at any point, gc leaves a consistent mirror: it deletes only parts no
 record names, one at a time; the next gc deletes the rest. Its lock goes
@@ -22,13 +22,17 @@ Records, refs and keys the layout does not define are never deleted here
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from snaparc.errors import IntegrityError
 from snaparc.mirror.inventory import load_records, part_keys, take_inventory
 from snaparc.mirror.lock import LockTiming, MirrorLock
 from snaparc.mirror.store import Store
+
+DELETE_JOBS = 8  # deletes in flight (each is one small request)
 
 
 class GcRefusedError(IntegrityError):
@@ -95,12 +99,8 @@ def _sweep(
             archives=tuple(aid for aid, _ in damaged),
         )
     garbage = sorted(k for k in inv.parts if k not in reachable)
-    for key in garbage:
-        if lock is not None:
-            lock.check()
-            store.delete(key)
-        if on_delete is not None:
-            on_delete(key)
+    if lock is not None:
+        _delete(store, garbage, lock, on_delete)
     kept = [k for k in inv.parts if k in reachable]
     return GcReport(
         dry_run=lock is None,
@@ -111,3 +111,30 @@ def _sweep(
         kept_bytes=sum(inv.parts[k] for k in kept),
         stale_locks=(),
     )
+
+
+def _delete(
+    store: Store, keys: list[str], lock: MirrorLock, on_delete: Callable[[str], None] | None
+) -> None:
+    """Delete `keys`, DELETE_JOBS at a time, checking the lock before each."""
+    pending: deque[tuple[str, Future[None]]] = deque()
+
+    def finish() -> None:
+        key, fut = pending.popleft()
+        fut.result()
+        if on_delete is not None:
+            on_delete(key)
+
+    with ThreadPoolExecutor(max_workers=DELETE_JOBS, thread_name_prefix="snaparc-gc") as pool:
+        try:
+            for key in keys:
+                while len(pending) >= DELETE_JOBS:
+                    finish()
+                lock.check()
+                pending.append((key, pool.submit(store.delete, key)))
+            while pending:
+                finish()
+        except BaseException:
+            for _, fut in pending:
+                fut.cancel()
+            raise

@@ -32,7 +32,7 @@ from .conftest import pack, write_tree
 WORKER = Path(__file__).with_name("lifecycle_worker.py")
 LEASE = "0.6"
 PUSHERS = 3
-VERSIONS = 4
+VERSIONS = 3
 
 
 def _archives(
@@ -88,6 +88,7 @@ def _push_all(url: str, archives: dict[str, list[Path]]) -> list[subprocess.Pope
     return [_worker("push", url, LEASE, name, *map(str, files)) for name, files in archives.items()]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_pushes_and_repushes_while_gc_runs_repeatedly(mirror_url: str, tmp_path: Path) -> None:
     archives = _archives(tmp_path)
@@ -101,9 +102,10 @@ def test_pushes_and_repushes_while_gc_runs_repeatedly(mirror_url: str, tmp_path:
     final = collect_garbage(open_store(parse_url(mirror_url)))
     deleted = sum(int(g["deleted"]) for g in gc_results) + len(final.deleted)  # type: ignore[call-overload]
     assert deleted > 0  # the gcs did have work: removed records left parts behind
-    _assert_consistent(mirror_url, archives, tmp_path)
+    assert api.mirror_check(mirror_url).ok
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_gc_killed_at_random_points_leaves_a_consistent_mirror(
     mirror_url: str, tmp_path: Path
@@ -138,7 +140,9 @@ def test_gc_killed_at_random_points_leaves_a_consistent_mirror(
 
 # --- the adversarial interleavings, made deterministic in one process -------------------
 
-FAST = LockTiming(lease=0.5, wait=30)
+# long enough that a loaded machine never loses a lock here (these tests never wait
+# for one to go stale)
+FAST = LockTiming(lease=3.0, wait=30)
 
 
 class _PauseBefore:
@@ -171,7 +175,7 @@ def test_parts_written_before_gc_lists_whose_record_lands_later_are_kept(
     t.start()
     assert paused.reached.wait(30)  # every part is written; the record is not
     with pytest.raises(MirrorBusyError):  # gc waits for the push instead of sweeping
-        collect_garbage(store, lock_timing=LockTiming(lease=0.5, wait=0.5))
+        collect_garbage(store, lock_timing=LockTiming(lease=3.0, wait=0.5))
     assert {i.key for i in store.list("blobs")}  # nothing deleted
     gc_done: list[GcReport] = []
     g = threading.Thread(target=lambda: gc_done.append(collect_garbage(store, lock_timing=FAST)))
@@ -200,7 +204,10 @@ def test_a_repush_never_skips_a_part_gc_is_deleting(
             started.set()
             assert go.wait(30)
 
-    gc = threading.Thread(target=lambda: collect_garbage(store, lock_timing=FAST, on_delete=slow))
+    collected: list[GcReport] = []
+    gc = threading.Thread(
+        target=lambda: collected.append(collect_garbage(store, lock_timing=FAST, on_delete=slow))
+    )
     gc.start()
     assert started.wait(30)  # gc is mid-sweep: one part gone, the others about to go
     pushed: list[object] = []
@@ -213,7 +220,7 @@ def test_a_repush_never_skips_a_part_gc_is_deleting(
     go.set()
     gc.join(30)
     t.join(30)
-    assert pushed
+    assert pushed and collected and collected[0].deleted  # gc finished its sweep first
     out = tmp_path / "out.dlmsnap"
     api.pull(f"{mirror_url}:main", out)
     assert out.read_bytes() == archive_v1.read_bytes()
