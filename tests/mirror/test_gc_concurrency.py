@@ -191,33 +191,44 @@ def test_parts_written_before_gc_lists_whose_record_lands_later_are_kept(
     assert out.read_bytes() == archive_v1.read_bytes()
 
 
+class _PauseDeletes:
+    """A store whose deletes of parts wait until `go` is set."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.started, self.go = threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def delete(self, key: str) -> None:
+        if key.startswith(("blobs/", "manifests/")):
+            self.started.set()
+            assert self.go.wait(30)
+        self.inner.delete(key)
+
+
 def test_a_repush_never_skips_a_part_gc_is_deleting(
     mirror_url: str, archive_v1: Path, tmp_path: Path
 ) -> None:
     store = open_store(parse_url(mirror_url), create=True)
     r = push_file(archive_v1, store, ref="main")
     api.mirror_rm(f"{mirror_url}@{r.archive_id}", force=True)  # its parts are garbage now
-    started, go = threading.Event(), threading.Event()
-
-    def slow(_key: str) -> None:  # gc stops after its first delete
-        if not started.is_set():
-            started.set()
-            assert go.wait(30)
-
+    deleting = _PauseDeletes(store)
     collected: list[GcReport] = []
     gc = threading.Thread(
-        target=lambda: collected.append(collect_garbage(store, lock_timing=FAST, on_delete=slow))
+        target=lambda: collected.append(collect_garbage(deleting, lock_timing=FAST))
     )
     gc.start()
-    assert started.wait(30)  # gc is mid-sweep: one part gone, the others about to go
+    assert deleting.started.wait(30)  # gc is sweeping: its deletes of parts are under way
     pushed: list[object] = []
     t = threading.Thread(
         target=lambda: pushed.append(push_file(archive_v1, store, ref="main", lock_timing=FAST))
     )
     t.start()
-    time.sleep(0.4)
-    assert not pushed  # the re-push waits instead of heading parts gc is deleting
-    go.set()
+    t.join(1.5)  # time enough for a push that would not wait: it would head, skip, record
+    assert t.is_alive() and not pushed  # the re-push waits instead of heading doomed parts
+    deleting.go.set()
     gc.join(30)
     t.join(30)
     assert pushed and collected and collected[0].deleted  # gc finished its sweep first
