@@ -2,7 +2,8 @@
 
 The public API is `snaparc.api`, re-exported here: one function per command
 (`pack`, `verify`, `ls`, `cat`, `unpack`, `materialize`, `materialize_cache`,
-`export`, `push`, `pull`, `mirror_ls`, `keygen`, `sign`, `sums`), each
+`export`, `push`, `pull`, `mirror_ls`, `mirror_rm`, `mirror_gc`, `mirror_check`,
+`keygen`, `sign`, `sums`), each
 validating its arguments first and returning a `Result`.
 
 Layers, each using only those below it (checked by the import contract in
@@ -37,11 +38,12 @@ if TYPE_CHECKING:
 _API_NAMES = frozenset(
     {
         "DEFAULT_LIMITS", "Catted", "Exported", "KeysWritten", "Limits", "Listed",
-        "Materialized", "MaterializedCache", "MirrorListed", "Packed", "ProgressFactory",
-        "Pulled", "Pushed", "Result", "S3Settings", "Signed", "SumsWritten", "Unpacked",
-        "Verified", "cat", "export", "keygen", "ls", "materialize", "materialize_cache",
-        "mirror_ls", "pack", "pull", "push", "remove_claimed", "s3_settings", "sign", "sums",
-        "unpack", "verify",
+        "Materialized", "MaterializedCache", "MirrorChecked", "MirrorCollected", "MirrorListed",
+        "MirrorRemoved", "Packed", "ProgressFactory", "Pulled", "Pushed", "Result",
+        "S3Settings", "Signed", "SumsWritten", "Unpacked", "Verified", "cat", "export",
+        "keygen", "ls", "materialize", "materialize_cache", "mirror_check", "mirror_gc",
+        "mirror_ls", "mirror_rm", "pack", "pull", "push", "remove_claimed", "s3_settings",
+        "sign", "sums", "unpack", "verify",
     }
 )  # fmt: skip
 

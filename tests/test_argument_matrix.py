@@ -2,7 +2,7 @@
 
 The matrix runs each command of `snaparc --help` (pack, unpack, verify, ls,
 cat, export, materialize in both forms, push and pull at the top level and
-under `mirror`, mirror ls, keygen, sign, sums) with one argument replaced by
+under `mirror`, mirror ls, rm, gc and check, keygen, sign, sums) with one argument replaced by
 a bad value: negative, zero where zero means nothing, not a number,
 fractional, empty, a malformed ref, archive id, repo id or mirror target.
 Each case must
@@ -253,6 +253,17 @@ COMMANDS = {
     "pull": _pull(("pull",)),
     "mirror pull": _pull(("mirror", "pull")),
     "mirror ls": Command(("mirror", "ls"), (("URL", "{w}/mirror"),), writes=False),
+    "mirror rm": Command(("mirror", "rm"), (("URL:REF|URL@ID", "{w}/mirror:r"),)),
+    # the world holds no garbage: its gc takes and releases its lock, deletes nothing
+    "mirror gc": Command(
+        ("mirror", "gc"), (("URL", "{w}/mirror"),), (("--json", None),), writes=False
+    ),
+    "mirror check": Command(
+        ("mirror", "check"),
+        (("URL", "{w}/mirror"),),
+        (("--read-data", None), ("--threads", "0"), ("--quiet", None)),
+        writes=False,
+    ),
     "keygen": Command(
         ("keygen",),
         (),
@@ -362,6 +373,9 @@ BAD: dict[str, dict[str, list[str]]] = {
         **LIMITS,
     },
     "mirror ls": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION},
+    "mirror rm": {"URL:REF|URL@ID": SOURCE, "--endpoint": ENDPOINT, "--region": REGION},
+    "mirror gc": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION},
+    "mirror check": {"URL": URL, "--threads": THREADS, **REMOTE, **LIMITS},
     # -c/--comment and -t/--trusted-comment are free text: the only values refused
     # (several lines, too long) are minisign's rules, signature errors (exit 11).
     "keygen": {"--public-key": EMPTY, "--secret-key": EMPTY},
@@ -480,7 +494,7 @@ def test_help_says_what_zero_means_wherever_zero_is_accepted() -> None:
         help_text = " ".join(sub.format_help().split())
         if any(a.dest == "threads" for a in sub._actions):
             assert "--threads N worker threads (default 0 = one per available core)" in help_text
-    assert checked == 9  # --threads, wherever it is
+    assert checked == 10  # --threads, wherever it is
 
 
 def test_no_traceback_reaches_a_real_process(tmp_path: Path) -> None:
@@ -543,6 +557,21 @@ def _api_cases() -> list[Any]:
         "mirror_ls url='s3://'": lambda w: api.mirror_ls("s3://"),
         "mirror_ls url=DIR:": lambda w: api.mirror_ls(f"{w}/mirror:"),
         "push url=DIR@xyz": lambda w: api.push(w / "a.dlmsnap", f"{w}/mirror@xyz"),
+        "push lease=0": lambda w: api.push(w / "a.dlmsnap", str(w / "mirror"), ref="r2", lease=0),
+        "mirror_rm target=DIR": lambda w: api.mirror_rm(f"{w}/mirror"),
+        "mirror_rm lease=-1": lambda w: api.mirror_rm(f"{w}/mirror:r", lease=-1),
+        "mirror_rm force='yes'": lambda w: api.mirror_rm(
+            f"{w}/mirror@{ARCHIVE_ID}",
+            force="yes",  # type: ignore[arg-type]
+        ),
+        "mirror_gc url=DIR:r": lambda w: api.mirror_gc(f"{w}/mirror:r"),
+        "mirror_gc lease='1'": lambda w: api.mirror_gc(
+            str(w / "mirror"),
+            lease="1",  # type: ignore[arg-type]
+        ),
+        "mirror_check url=''": lambda w: api.mirror_check(""),
+        "mirror_check jobs=0": lambda w: api.mirror_check(str(w / "mirror"), jobs=0),
+        "mirror_check url=DIR@ID": lambda w: api.mirror_check(f"{w}/mirror@{ARCHIVE_ID}"),
         "materialize dest=''": lambda w: api.materialize(w / "hf.dlmsnap", "", force=True),
         "materialize_cache repo_id='x'": lambda w: api.materialize_cache(
             w / "hf.dlmsnap", repo_id="x", cache_dir=w / "hub"

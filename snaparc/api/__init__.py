@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from snaparc.api.airgap import keygen, sign, sums
     from snaparc.api.archive import ProgressFactory, cat, ls, pack, unpack, verify
     from snaparc.api.hf import export, materialize, materialize_cache
-    from snaparc.api.mirror import mirror_ls, pull, push
+    from snaparc.api.mirror import mirror_check, mirror_gc, mirror_ls, mirror_rm, pull, push
     from snaparc.api.results import (
         Catted,
         Exported,
@@ -30,7 +30,10 @@ if TYPE_CHECKING:
         Listed,
         Materialized,
         MaterializedCache,
+        MirrorChecked,
+        MirrorCollected,
         MirrorListed,
+        MirrorRemoved,
         Packed,
         Pulled,
         Pushed,
@@ -51,7 +54,10 @@ _HOMES = {
         ("ProgressFactory", "cat", "ls", "pack", "unpack", "verify"), "snaparc.api.archive"
     ),
     **dict.fromkeys(("export", "materialize", "materialize_cache"), "snaparc.api.hf"),
-    **dict.fromkeys(("mirror_ls", "pull", "push"), "snaparc.api.mirror"),
+    **dict.fromkeys(
+        ("mirror_check", "mirror_gc", "mirror_ls", "mirror_rm", "pull", "push"),
+        "snaparc.api.mirror",
+    ),
     **dict.fromkeys(
         (
             "Catted",
@@ -60,7 +66,10 @@ _HOMES = {
             "Listed",
             "Materialized",
             "MaterializedCache",
+            "MirrorChecked",
+            "MirrorCollected",
             "MirrorListed",
+            "MirrorRemoved",
             "Packed",
             "Pulled",
             "Pushed",
@@ -108,7 +117,10 @@ __all__ = [
     "Listed",
     "Materialized",
     "MaterializedCache",
+    "MirrorChecked",
+    "MirrorCollected",
     "MirrorListed",
+    "MirrorRemoved",
     "Packed",
     "ProgressFactory",
     "Pulled",
@@ -125,7 +137,10 @@ __all__ = [
     "ls",
     "materialize",
     "materialize_cache",
+    "mirror_check",
+    "mirror_gc",
     "mirror_ls",
+    "mirror_rm",
     "pack",
     "pull",
     "push",

@@ -1,4 +1,5 @@
-"""push, pull, mirror_ls: the mirror commands of the public API.
+"""push, pull, mirror_ls, mirror_rm, mirror_gc, mirror_check: the mirror
+commands of the public API.
 
 A mirror is a directory, `file:///path` or `s3://bucket/prefix`
 (spec/MIRROR.md). `s3` settings default to the AWS environment
@@ -10,15 +11,25 @@ speak plain http to a registry that is not a loopback address.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from snaparc.api.archive import ProgressFactory, _meter
 from snaparc.api.args import check_jobs, check_limits, check_path, check_ref, check_threads
 from snaparc.api.oms import TravellingBundle, local_bundles, mirror_bundles, publish_bundle
-from snaparc.api.results import MirrorListed, Pulled, Pushed
+from snaparc.api.results import (
+    MirrorChecked,
+    MirrorCollected,
+    MirrorListed,
+    MirrorRemoved,
+    Pulled,
+    Pushed,
+)
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
+from snaparc.mirror.lock import DEFAULT_LEASE, MIN_LEASE, LockTiming
 from snaparc.mirror.oci.url import is_oci_url
 from snaparc.mirror.url import MirrorTarget, S3Settings
 from snaparc.sources.archive import (
@@ -38,6 +49,10 @@ def _check_bool(value: object, option: str) -> bool:
     return value
 
 
+if TYPE_CHECKING:
+    from snaparc.mirror.store import Store
+
+
 def push(
     archive: str | os.PathLike[str],
     url: str,
@@ -50,11 +65,14 @@ def push(
     allow_http: bool = False,
     mount_from: str | None = None,
     progress: ProgressFactory | None = None,
+    lease: float = DEFAULT_LEASE,
 ) -> Pushed:
     """Verify a local archive, upload the part objects the mirror lacks, then
     its record, then (last) point `ref` at it. `url` may end with `:REF`
     (for `oci://`, `:TAG`; `ref` is then the tag; `mount_from` names another
-    repository of the same registry to mount blobs from)."""
+    repository of the same registry to mount blobs from). Waits while a gc or
+    `mirror_rm` of a record runs (`lease`: seconds of the push lock's lease,
+    spec/MIRROR.md section 10)."""
     from snaparc.mirror.push import push_archive
     from snaparc.mirror.store import open_store
 
@@ -79,6 +97,7 @@ def push(
     jobs = check_jobs(jobs)
     threads = check_threads(threads)
     limits = check_limits(limits)
+    timing = _timing(lease)
     assert source.path is not None
     bundles = local_bundles(source.path, limits)
     if bundles:  # a bundle that does not fit the archive is never pushed
@@ -101,6 +120,7 @@ def push(
             limits=limits,
             progress=advance,
             signatures={b.kind: b.data for b in bundles},
+            lock_timing=timing,
         )
     return Pushed(report, str(target.url), tuple(b.kind for b in bundles))
 
@@ -212,17 +232,18 @@ def pull(
             manifest = read_listing(opened, limits=limits).manifest
         for bundle in bundles:
             bundle.check(manifest)
-    report = pull_archive(
-        pinned,
-        out,
-        store=store,
-        settings=s3,
-        jobs=jobs,
-        threads=threads,
-        limits=limits,
-        force=force,
-        progress=_meter(progress, None),
-    )
+    with _removed_while_read(store, where):
+        report = pull_archive(
+            pinned,
+            out,
+            store=store,
+            settings=s3,
+            jobs=jobs,
+            threads=threads,
+            limits=limits,
+            force=force,
+            progress=_meter(progress, None),
+        )
     written = tuple(publish_bundle(b, outs[b.kind]) for b in bundles)
     return Pulled(report, written)
 
@@ -240,11 +261,132 @@ def _bundle_outputs(bundles: list[TravellingBundle], out: Path, *, force: bool) 
 
 
 def mirror_ls(url: str, *, s3: S3Settings | None = None) -> MirrorListed:
-    """The refs and archive ids of a mirror."""
+    """The refs and archive ids of a mirror; per archive its size and the bytes
+    it shares with others; logical bytes (the archives) against stored bytes."""
     from snaparc.mirror.pull import list_mirror
     from snaparc.mirror.store import open_store
+    from snaparc.mirror.usage import mirror_usage
 
     if isinstance(url, str) and is_oci_url(url):
         raise UsageError(f"URL: mirror ls does not list OCI registries yet ({url!r})")
     target = mirror_url(url)
-    return MirrorListed(list_mirror(open_store(target.url, settings=s3)))
+    store = open_store(target.url, settings=s3)
+    return MirrorListed(list_mirror(store), mirror_usage(store))
+
+
+def mirror_rm(
+    target: str,
+    *,
+    force: bool = False,
+    s3: S3Settings | None = None,
+    lease: float = DEFAULT_LEASE,
+) -> MirrorRemoved:
+    """Drop a ref (`URL:REF`) or an archive record (`URL@ID`). A record that refs
+    still name is refused (`ArchiveInUseError`, naming them) unless `force`,
+    which removes those refs too. Parts stay until `mirror_gc`."""
+    from snaparc.mirror.remove import remove_archive, remove_ref
+    from snaparc.mirror.store import open_store
+
+    if not isinstance(target, str) or not target:
+        raise UsageError("URL:REF|URL@ID is empty: name a mirror and a ref or archive")
+    where = mirror_target(target, option="URL:REF|URL@ID")
+    if not isinstance(force, bool):
+        raise UsageError(f"--force must be true or false; got {force!r}")
+    timing = _timing(lease)
+    store = open_store(where.url, settings=s3)
+    if where.ref is not None:
+        return MirrorRemoved(remove_ref(store, where.ref), str(where.url))
+    assert where.archive_id is not None
+    report = remove_archive(store, where.archive_id, force=force, lock_timing=timing)
+    return MirrorRemoved(report, str(where.url))
+
+
+def mirror_gc(
+    url: str,
+    *,
+    dry_run: bool = False,
+    s3: S3Settings | None = None,
+    lease: float = DEFAULT_LEASE,
+) -> MirrorCollected:
+    """Delete every part no archive record reaches, safely beside pushes and
+    pulls on other machines (spec/MIRROR.md section 10). `dry_run` lists what
+    would go and changes nothing."""
+    from snaparc.mirror.gc import collect_garbage
+    from snaparc.mirror.store import open_store
+
+    where = _plain_url(url)
+    timing = _timing(lease)
+    store = open_store(where.url, settings=s3)
+    return MirrorCollected(collect_garbage(store, dry_run=dry_run, lock_timing=timing), url)
+
+
+def mirror_check(
+    url: str,
+    *,
+    read_data: bool = False,
+    jobs: int = 4,
+    threads: int = 0,
+    limits: Limits | None = None,
+    s3: S3Settings | None = None,
+    progress: ProgressFactory | None = None,
+) -> MirrorChecked:
+    """Check a mirror's structure (and, `read_data`, every byte). The result's
+    `ok` is False, and `report.problems` names each damaged archive and
+    object, when anything is damaged (the CLI then exits 1)."""
+    from snaparc.mirror.check import check_mirror
+    from snaparc.mirror.store import open_store
+
+    where = _plain_url(url)
+    jobs = check_jobs(jobs)
+    threads = check_threads(threads)
+    limits = check_limits(limits)
+    store = open_store(where.url, settings=s3)
+    meter = _meter(progress, None) if read_data else None
+    report = check_mirror(
+        store,
+        read_data=read_data,
+        jobs=jobs,
+        threads=threads,
+        limits=limits,
+        progress=meter.advance if meter is not None else None,
+    )
+    return MirrorChecked(report, url)
+
+
+def _plain_url(url: str) -> MirrorTarget:
+    target = mirror_url(url)
+    if target.ref is not None or target.archive_id is not None:
+        raise UsageError(
+            f"URL: {url!r} names an archive; this command takes the mirror alone (URL)"
+        )
+    return target
+
+
+def _timing(lease: float) -> LockTiming:
+    ok = isinstance(lease, int | float) and not isinstance(lease, bool)
+    if not ok or not MIN_LEASE <= lease <= 86_400:
+        raise UsageError(
+            f"lease must be a number of seconds from {MIN_LEASE} to 86400; got {lease!r}"
+        )
+    return LockTiming(lease=float(lease))
+
+
+@contextmanager
+def _removed_while_read(store: Store, where: MirrorTarget) -> Iterator[None]:
+    """A part missing because its record was removed (and gc took the parts)
+    while we read is a mirror-not-found failure (exit 10), not damage; a part
+    missing while its record is there stays damage (exit 1)."""
+    from snaparc.mirror.layout import record_key
+    from snaparc.mirror.pull import MirrorPartMissingError, resolve_archive_id
+    from snaparc.mirror.remove import ArchiveRemovedError
+
+    aid = resolve_archive_id(store, where)  # the one pull reads (pull resolves it again)
+    try:
+        yield
+    except MirrorPartMissingError:
+        if store.head(record_key(aid)) is None:
+            raise ArchiveRemovedError(
+                f"{where}: archive {aid} was removed from the mirror while it was read "
+                "(nothing was written)"
+            ) from None
+        raise

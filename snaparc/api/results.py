@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from snaparc.archive.reader import ReadReport
     from snaparc.hf.export.build import SnapshotResult
     from snaparc.hf.materialize import CacheResult, MaterializeResult, SnapshotCheck
+    from snaparc.mirror.check import CheckReport
+    from snaparc.mirror.gc import GcReport
     from snaparc.mirror.oci.push import OCIPushReport
     from snaparc.mirror.pull import MirrorListing, PullReport
     from snaparc.mirror.push import PushReport
+    from snaparc.mirror.remove import RemoveReport
+    from snaparc.mirror.usage import MirrorUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,9 +339,92 @@ class Pulled(Result):
 @dataclass(frozen=True, slots=True)
 class MirrorListed(Result):
     listing: MirrorListing
+    usage: MirrorUsage
 
     def to_json(self) -> dict[str, Any]:
-        return {"refs": self.listing.refs, "archives": sorted(self.listing.archives)}
+        u = self.usage
+        return {
+            "refs": self.listing.refs,
+            "archives": sorted(self.listing.archives),
+            "sizes": {
+                aid: {"size": a.size, "shared_bytes": a.shared_bytes, "own_bytes": a.stored_bytes}
+                for aid, a in sorted(u.archives.items())
+            },
+            "logical_bytes": u.logical_bytes,
+            "stored_bytes": u.stored_bytes,
+            "objects": u.objects,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRemoved(Result):
+    report: RemoveReport
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "url": self.url,
+            "ref": r.ref,
+            "archive_id": r.archive_id,
+            "archive_removed": r.ref is None,
+            "refs_removed": list(r.refs_removed),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorCollected(Result):
+    report: GcReport
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "url": self.url,
+            "dry_run": r.dry_run,
+            "archives": r.archives,
+            "deleted_objects": len(r.deleted),
+            "deleted_bytes": r.deleted_bytes,
+            "deleted": list(r.deleted),
+            "kept_objects": r.kept_objects,
+            "kept_bytes": r.kept_bytes,
+            "stale_locks_removed": list(r.stale_locks),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorChecked(Result):
+    report: CheckReport
+    url: str
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "url": self.url,
+            "ok": r.ok,
+            "read_data": r.read_data,
+            "archives": r.archives,
+            "refs": r.refs,
+            "objects": r.objects,
+            "stored_bytes": r.stored_bytes,
+            "parts_read": r.parts_read,
+            "bytes_read": r.bytes_read,
+            "archives_verified": r.archives_verified,
+            "orphans": r.orphans,
+            "orphan_bytes": r.orphan_bytes,
+            "unexpected_keys": r.unexpected,
+            "locks": r.locks,
+            "damaged_archives": r.damaged_archives,
+            "damaged_objects": r.damaged_objects,
+            "problems": [
+                {"kind": p.kind, "key": p.key, "archive_id": p.archive_id, "message": p.message}
+                for p in r.problems
+            ],
+        }
 
 
 @dataclass(frozen=True, slots=True)

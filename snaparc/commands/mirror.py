@@ -1,4 +1,5 @@
-"""`snaparc mirror push|pull|ls`: archives to and from a directory or S3 mirror.
+"""`snaparc mirror push|pull|ls|rm|gc|check`: archives to and from a directory
+or S3 mirror, and the mirror's lifecycle.
 
 Imports of the mirror machinery (and obstore, for s3:// URLs) happen inside
 the command functions, so `snaparc --help` stays light.
@@ -47,11 +48,55 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         _add_push(parsers)
         _add_pull(parsers)
 
-    ls = msub.add_parser("ls", help="list the refs and archive ids of a mirror")
+    ls = msub.add_parser("ls", help="list refs and archives, their sizes and the bytes they share")
     ls.add_argument("url", metavar="URL")
     ls.add_argument("--json", action="store_true", help="machine-readable listing")
     _add_remote(ls, jobs=False)
     ls.set_defaults(func=run_ls)
+    _add_lifecycle(msub)
+
+
+def _add_lifecycle(msub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rm = msub.add_parser(
+        "rm",
+        help="drop a ref (URL:REF) or an archive record (URL@ID); parts go with the next gc",
+    )
+    rm.add_argument("target", metavar="URL:REF|URL@ID")
+    rm.add_argument(
+        "--force",
+        action="store_true",
+        help="remove an archive record even while refs name it (and those refs with it)",
+    )
+    rm.add_argument("--json", action="store_true", help="machine-readable report")
+    _add_remote(rm, jobs=False)
+    rm.set_defaults(func=run_rm)
+
+    gc = msub.add_parser(
+        "gc",
+        help="delete every part no archive record reaches (safe beside pushes and pulls)",
+    )
+    gc.add_argument("url", metavar="URL")
+    gc.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
+    gc.add_argument("--json", action="store_true", help="machine-readable report")
+    _add_remote(gc, jobs=False)
+    gc.set_defaults(func=run_gc)
+
+    check = msub.add_parser(
+        "check",
+        help="check every record, part and ref (exit 1 on damage, naming it)",
+    )
+    check.add_argument("url", metavar="URL")
+    check.add_argument(
+        "--read-data",
+        action="store_true",
+        help="also read every part (sha256) and verify every archive (sha256 + blake3)",
+    )
+    check.add_argument("--json", action="store_true", help="machine-readable report")
+    _add_remote(check)
+    add_progress(check)
+    add_threads(check)
+    add_limits(check)
+    check.set_defaults(func=run_check)
 
 
 def _add_push(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -170,7 +215,7 @@ def run_ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(done.to_json())
         return 0
-    listing = done.listing
+    listing, usage = done.listing, done.usage
     by_id: dict[str, list[str]] = {}
     for name, aid in listing.refs.items():
         by_id.setdefault(aid, []).append(name)
@@ -181,5 +226,99 @@ def run_ls(args: argparse.Namespace) -> int:
         print(f"ref {name} -> (not an archive id)")
     for aid in sorted(listing.archives):
         names = ",".join(sorted(by_id.get(aid, [])))
-        print(f"archive {aid}" + (f"  refs: {names}" if names else ""))
+        a = usage.archives.get(aid)
+        if a is None:
+            sizes = ""
+        elif a.size is None:
+            sizes = "  (record damaged: see mirror check)"
+        else:
+            sizes = f"  {_human(a.size)}, shares {_human(a.shared_bytes)}"
+        print(f"archive {aid}{sizes}" + (f"  refs: {names}" if names else ""))
+    saved = usage.logical_bytes - usage.stored_bytes
+    print(
+        f"{len(listing.archives)} archives, {_human(usage.logical_bytes)} logical "
+        f"({usage.logical_bytes} bytes), {_human(usage.stored_bytes)} stored "
+        f"({usage.stored_bytes} bytes in {usage.objects} objects)"
+        + (f", {_human(saved)} saved by sharing" if saved > 0 else "")
+    )
+    return 0
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    from snaparc.api import mirror_rm
+
+    done = mirror_rm(args.target, force=args.force, s3=s3_from(args))
+    if args.json:
+        print_json(done.to_json())
+        return 0
+    r = done.report
+    if r.ref is not None:
+        print(f"removed ref {r.ref}" + (f" (it named {r.archive_id})" if r.archive_id else ""))
+        return 0
+    print(f"removed archive {r.archive_id}; its parts go with the next `snaparc mirror gc`")
+    for name in r.refs_removed:
+        print(f"removed ref {name} (it named that archive)")
+    return 0
+
+
+def run_gc(args: argparse.Namespace) -> int:
+    from snaparc.api import mirror_gc
+
+    done = mirror_gc(args.url, dry_run=args.dry_run, s3=s3_from(args))
+    if args.json:
+        print_json(done.to_json())
+        return 0
+    r = done.report
+    if r.dry_run:
+        for key in r.deleted:
+            print(f"would delete {key}")
+    verb = "would delete" if r.dry_run else "deleted"
+    print(
+        f"{verb} {len(r.deleted)} objects ({_human(r.deleted_bytes)}, {r.deleted_bytes} bytes); "
+        f"kept {r.kept_objects} parts ({_human(r.kept_bytes)}) of {r.archives} archives"
+    )
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from snaparc.api import mirror_check
+
+    with Meter(args, "check") as meter:
+        done = mirror_check(
+            args.url,
+            read_data=args.read_data,
+            jobs=args.jobs,
+            threads=args.threads,
+            limits=limits_from(args),
+            s3=s3_from(args),
+            progress=meter,
+        )
+    r = done.report
+    if args.json:
+        print_json(done.to_json())
+        return 0 if r.ok else 1
+    import sys
+
+    for p in r.problems:
+        where = f"archive {p.archive_id}: " if p.archive_id else ""
+        print(f"damaged: {where}{p.key}: {p.message}", file=sys.stderr)
+    for key in r.unexpected:
+        print(f"unexpected key (not in the layout): {key}", file=sys.stderr)
+    if not args.quiet:
+        data = f", read {r.parts_read} parts ({_human(r.bytes_read)}), " if r.read_data else ", "
+        print(
+            f"{r.archives} archives, {r.refs} refs, {r.objects} objects{data}"
+            + (f"verified {r.archives_verified} archives, " if r.read_data else "")
+            + f"{r.orphans} orphaned parts ({_human(r.orphan_bytes)}; `mirror gc` reclaims them)"
+        )
+    if not r.ok:
+        damaged = r.damaged_archives
+        print(
+            f"mirror check: {len(r.problems)} problems"
+            + (f"; damaged archives: {', '.join(damaged)}" if damaged else ""),
+            file=sys.stderr,
+        )
+        return 1
+    if not args.quiet:
+        print("mirror is healthy")
     return 0

@@ -4,7 +4,7 @@ Layering (spec/MIRROR.md is normative):
 
 - `url`: parse `URL[:REF|@ID]`; read AWS settings once.
 - `store`: one small protocol per capability (get, get_range, put, head,
-  list), the error classes, `DirStore`, `MemoryStore`, and `RetryingStore`.
+  list, delete), the error classes, `DirStore`, `MemoryStore`, and `RetryingStore`.
   Stores know nothing of archives.
 - `s3`: `S3Store` on obstore (imported only when an `s3://` URL is opened).
 - `layout`: object keys, the archive record and its canonical bytes, how an
@@ -13,6 +13,15 @@ Layering (spec/MIRROR.md is normative):
   then the ref.
 - `pull`: resolve a ref, stream the rebuilt archive (`open_mirror_archive`),
   check it with the verified reader, publish byte-identical `.dlmsnap` files.
+- `lock`: leased locks in `locks/`: pushes share one kind, gc and `rm` of a
+  record take the other (spec/MIRROR.md section 10).
+- `inventory`: one listing of the whole mirror, sorted by kind of key, and
+  each record read once; `gc`, `check` and `usage` are built on it.
+- `remove`: drop a ref, or a record (exclusive lock; refused while refs name it).
+- `gc`: delete the parts no record reaches, under the exclusive lock.
+- `check`: structure from the listing and the records; with `read_data`,
+  every part's sha256 and every archive through the verified reader.
+- `usage`: per archive its size and shared bytes; logical against stored bytes.
 
 Importing this package is cheap: nothing here imports obstore at module level.
 """

@@ -14,6 +14,11 @@ Order (spec/MIRROR.md, "Writing"):
    (overwritten: the latest signer's bundle travels);
 5. then, last, the ref (overwritten: refs move).
 
+Steps 2 to 4 run under a shared push lock (`snaparc.mirror.lock`): a garbage
+collection never runs beside them, so no part this push found by `head` or
+wrote can be deleted before its record names it; the lock is checked to be
+still ours right before the record and the ref are written.
+
 Every step is idempotent, so an interrupted push re-run skips the parts that
 are complete and finishes. Transient store errors are retried by the store
 (`RetryingStore`).
@@ -26,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from snaparc.archive.input import ArchiveInput
 from snaparc.errors import IntegrityError, IOFailure, UsageError
@@ -45,8 +50,12 @@ from snaparc.mirror.layout import (
     signature_key,
     split_parts,
 )
+from snaparc.mirror.lock import LockTiming, MirrorLock
 from snaparc.mirror.store import ObjectExistsError, Store
 from snaparc.mirror.url import check_ref_name
+
+if TYPE_CHECKING:
+    from snaparc.archive.index import ArchiveIndex
 
 
 class MirrorObjectError(IntegrityError):
@@ -146,10 +155,11 @@ def push_archive(
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[int], None] | None = None,
     signatures: Mapping[str, bytes] | None = None,
+    lock_timing: LockTiming | None = None,
 ) -> PushReport:
     """Verify `archive` (a seekable local input: a file or split volumes), then
     upload what `store` lacks, the record, the `signatures` (kind -> bytes,
-    checked by the caller), the ref."""
+    checked by the caller), the ref (steps 2 to 4 under a push lock)."""
     from snaparc.archive.index import open_index
     from snaparc.archive.reader import read_archive
 
@@ -166,6 +176,31 @@ def push_archive(
     index = open_index(archive, limits=limits)
     if index.archive_id != verified.archive_id or index.frame_offsets[0] != 0:
         raise IOFailure(f"{archive.name} changed while it was pushed")
+    with MirrorLock(store, "push", "push", timing=lock_timing) as lock:
+        return _upload(
+            archive,
+            store,
+            index,
+            ref=ref,
+            jobs=jobs,
+            progress=progress,
+            lock=lock,
+            signatures=signatures or {},
+        )
+
+
+def _upload(
+    archive: ArchiveInput,
+    store: Store,
+    index: ArchiveIndex,
+    *,
+    ref: str | None,
+    jobs: int,
+    progress: Callable[[int], None] | None,
+    lock: MirrorLock,
+    signatures: Mapping[str, bytes],
+) -> PushReport:
+    f = archive.stream
     aid = index.archive_id
     file_hash = hashlib.sha256()
     members: list[MemberRecord] = []
@@ -217,10 +252,12 @@ def push_archive(
         raise IOFailure(f"{archive.name} changed while it was pushed (seek table differs)")
     data = encode_record(record)
     decode_record(data, archive_id=aid)  # the record we write must be one we read
+    lock.check(confirm=True)
     written, other = _put_record(store, aid, data)
-    for kind, signature in sorted((signatures or {}).items()):
+    for kind, signature in sorted(signatures.items()):
         store.put(signature_key(aid, kind), signature, mode="overwrite")
     if ref is not None:
+        lock.check()
         store.put(ref_key(ref), encode_ref(aid), mode="overwrite")
     return PushReport(
         aid, ref, tally.sent, tally.skipped, tally.n_sent, tally.n_skipped, written, other

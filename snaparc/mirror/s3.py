@@ -202,6 +202,15 @@ class S3Store:
 
         return iter(self._call(prefix, "list", collect))
 
+    def delete(self, key: str) -> None:
+        import obstore
+
+        check_key(key)
+        try:  # S3 answers 204 for an absent key; a store that says 404 means the same
+            self._call(key, "delete", lambda: obstore.delete(self._store, key))
+        except ObjectNotFoundError:
+            return
+
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()

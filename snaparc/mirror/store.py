@@ -17,6 +17,9 @@ Contracts every store passes (tests/mirror/test_store_conformance.py):
 - `head(key)` returns `ObjectInfo` or None when the key is absent.
 - `list(prefix)` yields every object whose key starts with the segment
   prefix `prefix` (`""` for all), in no particular order.
+- `delete(key)` removes the object; deleting an absent key is no error
+  (idempotent, as S3's DELETE). Only the lifecycle operations (mirror rm,
+  gc, and lock release) delete, under the rules of spec/MIRROR.md section 10.
 
 A store never interprets content and never reports a checksum: content
 identity is always checked by the caller with its own digests. Errors are
@@ -26,6 +29,7 @@ retry may cure, and `RetryingStore` retries exactly those.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -136,7 +140,13 @@ class ObjectLister(Protocol):
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
 
 
-class Store(ObjectGetter, RangeGetter, ObjectPutter, ObjectHeader, ObjectLister, Protocol):
+class ObjectDeleter(Protocol):
+    def delete(self, key: str) -> None: ...
+
+
+class Store(
+    ObjectGetter, RangeGetter, ObjectPutter, ObjectHeader, ObjectLister, ObjectDeleter, Protocol
+):
     """Everything a mirror needs; `describe(key)` names a key in messages."""
 
     def describe(self, key: str = "") -> str: ...
@@ -252,6 +262,26 @@ class DirStore:
                     continue
                 yield ObjectInfo(key, size)
 
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            st = path.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise _os_error(exc, f"cannot delete {self.describe(key)}") from None
+        if stat.S_ISDIR(st.st_mode):
+            return  # a prefix, not an object
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _os_error(exc, f"cannot delete {self.describe(key)}") from None
+        if key.count("/") >= 2:  # blobs/<C>/<P>: drop the per-content directory once empty
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+
 
 def _os_error(exc: OSError, what: str) -> RemoteError:
     if isinstance(exc, PermissionError):
@@ -302,6 +332,11 @@ class MemoryStore:
             items = [(k, len(v)) for k, v in self.objects.items() if k.startswith(want)]
         for k, n in items:
             yield ObjectInfo(k, n)
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        with self._lock:
+            self.objects.pop(key, None)
 
 
 # --- retries -----------------------------------------------------------------------
@@ -360,6 +395,9 @@ class RetryingStore:
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         return iter(self._retry(lambda: list(self.inner.list(prefix))))
+
+    def delete(self, key: str) -> None:
+        self._retry(lambda: self.inner.delete(key))
 
 
 # --- opening ------------------------------------------------------------------------

@@ -132,3 +132,26 @@ def test_an_existing_bundle_beside_the_output_needs_force(tmp_path: Path) -> Non
     assert not out.exists()
     assert main(["pull", f"{mirror}:r", "-o", str(out), "-q", "--force"]) == 0
     assert out.with_name("out.dlmsnap.oms.json").read_text() != "mine"
+
+
+def test_signatures_live_while_their_record_does(mirror_url: str, tmp_path: Path) -> None:
+    """check knows signature keys (not 'unexpected'); gc keeps those of live
+    archives and takes those of removed ones."""
+    sec, _pub = _keys(tmp_path)
+    keep, drop = _archive(tmp_path, b"k"), _archive(tmp_path, b"d")
+    for archive, ref in ((keep, "keep"), (drop, "drop")):
+        api.sign(archive, sec, oms=True)
+        api.push(archive, mirror_url, ref=ref)
+    checked = api.mirror_check(mirror_url, read_data=True)
+    assert checked.ok and checked.report.unexpected == [] and checked.report.orphans == 0
+    drop_id = api.verify(drop).archive_id
+    keep_id = api.verify(keep).archive_id
+    api.mirror_rm(f"{mirror_url}@{drop_id}", force=True)
+    assert api.mirror_check(mirror_url).report.orphans > 0
+    collected = api.mirror_gc(mirror_url)
+    assert f"signatures/{drop_id}/oms.json" in collected.report.deleted
+    assert not any(k.startswith(f"signatures/{keep_id}/") for k in collected.report.deleted)
+    after = api.mirror_check(mirror_url, read_data=True)
+    assert after.ok and after.report.orphans == 0 and after.report.unexpected == []
+    pulled = api.pull(f"{mirror_url}:keep", tmp_path / "kept.dlmsnap")
+    assert pulled.signatures == (tmp_path / "kept.dlmsnap.oms.json",)

@@ -109,3 +109,25 @@ def test_concurrent_create_exactly_one_wins(store: Store) -> None:
     assert results.count("won") == 1
     assert results.count("exists") == n - 1
     assert store.get("race").startswith(b"payload-")
+
+
+def test_delete_removes_and_is_idempotent(store: Store) -> None:
+    store.put("blobs/aa/p1", b"one", mode="create")
+    store.put("blobs/aa/p2", b"two", mode="create")
+    store.delete("blobs/aa/p1")
+    assert store.head("blobs/aa/p1") is None
+    with pytest.raises(ObjectNotFoundError):
+        store.get("blobs/aa/p1")
+    assert [i.key for i in store.list("blobs")] == ["blobs/aa/p2"]
+    store.delete("blobs/aa/p1")  # absent: no error
+    store.delete("never/there")
+    store.delete("blobs/aa/p2")
+    assert list(store.list("blobs")) == []
+    store.put("blobs/aa/p1", b"again", mode="create")  # a deleted key can be created again
+    assert store.get("blobs/aa/p1") == b"again"
+
+
+def test_delete_refuses_invalid_keys(store: Store) -> None:
+    for bad in ("../x", "/abs", ".hidden", ""):
+        with pytest.raises(ValueError):
+            store.delete(bad)

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from snaparc.errors import SnaparcError, SourceError
-from snaparc.sources.regular import read_regular_file
+from snaparc.sidefiles import read_regular_file
 
 ADAPTER_CONFIG = "adapter_config.json"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
