@@ -38,10 +38,11 @@ _API_NAMES = frozenset(
     {
         "DEFAULT_LIMITS", "Catted", "Exported", "KeysWritten", "Limits", "Listed",
         "Materialized", "MaterializedCache", "MirrorListed", "Packed", "ProgressFactory",
-        "Pulled", "Pushed", "Result", "S3Settings", "Signed", "SumsWritten", "Unpacked",
+        "Pulled", "Pushed", "Result", "S3Settings", "Signed", "SumsWritten", "TransferSettings",
+        "Unpacked",
         "Verified", "cat", "export", "keygen", "ls", "materialize", "materialize_cache",
         "mirror_ls", "pack", "pull", "push", "remove_claimed", "s3_settings", "sign", "sums",
-        "unpack", "verify",
+        "transfer_settings", "unpack", "verify",
     }
 )  # fmt: skip
 

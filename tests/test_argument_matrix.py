@@ -294,7 +294,10 @@ SOURCE = ["", MIRROR, *TARGETS]  # an archive argument (a mirror dir alone names
 URL = ["", *TARGETS]  # a mirror (push, mirror ls)
 
 LIMITS = {"--max-manifest-bytes": POSITIVE, "--max-files": POSITIVE, "--max-total-bytes": POSITIVE}
-REMOTE = {"--endpoint": ENDPOINT, "--region": REGION, "--jobs": POSITIVE}
+IDLE_TIMEOUT = ["0", "-1", "abc", "", "nan", "inf", "86401"]
+RETRIES = ["-1", "abc", "1.5", "", "101"]
+TRANSFER = {"--idle-timeout": IDLE_TIMEOUT, "--retries": RETRIES}
+REMOTE = {"--endpoint": ENDPOINT, "--region": REGION, "--jobs": POSITIVE, **TRANSFER}
 
 BAD: dict[str, dict[str, list[str]]] = {
     "pack": {
@@ -348,7 +351,7 @@ BAD: dict[str, dict[str, list[str]]] = {
         **REMOTE,
         **LIMITS,
     },
-    "mirror ls": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION},
+    "mirror ls": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION, **TRANSFER},
     # -c/--comment and -t/--trusted-comment are free text: the only values refused
     # (several lines, too long) are minisign's rules, signature errors (exit 11).
     "keygen": {"--public-key": EMPTY, "--secret-key": EMPTY},
@@ -462,7 +465,7 @@ def test_help_says_what_zero_means_wherever_zero_is_accepted() -> None:
         help_text = " ".join(sub.format_help().split())
         if any(a.dest == "threads" for a in sub._actions):
             assert "--threads N worker threads (default 0 = one per available core)" in help_text
-    assert checked == 9  # --threads, wherever it is
+    assert checked == 14  # --threads (9 commands), --retries (push, pull, mirror ls)
 
 
 def test_no_traceback_reaches_a_real_process(tmp_path: Path) -> None:

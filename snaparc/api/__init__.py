@@ -37,7 +37,7 @@ from snaparc.api.results import (
     Verified,
 )
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.mirror.url import S3Settings, s3_settings
+from snaparc.mirror.url import S3Settings, TransferSettings, s3_settings, transfer_settings
 
 
 def remove_claimed() -> list[str]:
@@ -71,6 +71,7 @@ __all__ = [
     "S3Settings",
     "Signed",
     "SumsWritten",
+    "TransferSettings",
     "Unpacked",
     "Verified",
     "cat",
@@ -87,6 +88,7 @@ __all__ = [
     "s3_settings",
     "sign",
     "sums",
+    "transfer_settings",
     "unpack",
     "verify",
 ]

@@ -262,6 +262,7 @@ class Pushed(Result):
             "objects_skipped": r.objects_skipped,
             "record_written": r.record_written,
             "kept_other_encoding": r.kept_other_encoding,
+            "retries": r.retries,
         }
 
 
@@ -279,6 +280,8 @@ class Pulled(Result):
             "archive_id": r.archive_id,
             "output": str(r.output),
             "bytes": r.bytes_received,
+            "bytes_fetched": r.bytes_fetched,
+            "retries": r.retries,
             "blobs_verified": r.blobs_verified,
         }
 

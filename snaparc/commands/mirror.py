@@ -117,6 +117,7 @@ def run_push(args: argparse.Namespace) -> int:
         f"sent {_human(r.bytes_sent)} ({r.bytes_sent} bytes, {r.objects_sent} objects), "
         f"skipped {_human(r.bytes_skipped)} already in the mirror "
         f"({r.bytes_skipped} bytes, {r.objects_skipped} objects)"
+        + (f", {r.retries} requests retried" if r.retries else "")
     )
     if r.kept_other_encoding:
         print(
@@ -146,7 +147,9 @@ def run_pull(args: argparse.Namespace) -> int:
         r = done.report
         print(
             f"pulled {r.archive_id} to {r.output} ({_human(r.bytes_received)}, "
-            f"{r.blobs_verified} blobs verified with sha256 + blake3)"
+            f"{r.blobs_verified} blobs verified with sha256 + blake3"
+            + (f"; {r.retries} requests retried" if r.retries else "")
+            + ")"
         )
     return 0
 

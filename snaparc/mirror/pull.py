@@ -23,9 +23,10 @@ import hashlib
 import io
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -47,8 +48,9 @@ from snaparc.mirror.layout import (
     record_key,
     ref_key,
 )
-from snaparc.mirror.store import ObjectNotFoundError, Store, open_store
+from snaparc.mirror.store import ObjectNotFoundError, RetryingStore, Store, open_store
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
+from snaparc.mirror.workers import DaemonPool, wait
 from snaparc.progress import Progress
 
 
@@ -129,7 +131,9 @@ class MirrorArchiveStream(io.RawIOBase):
         self.store = store
         self.record = record
         self._jobs = max(1, jobs)
-        self._pool = ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="snaparc-pull")
+        # Daemon workers, waited for in slices: a stalled fetch never blocks a
+        # signal nor the exit (snaparc.mirror.workers).
+        self._pool = DaemonPool(self._jobs, name="snaparc-pull")
         self._todo: Iterator[tuple[str, MemberRecord, Part]] = (
             (m.key(record.archive_id, p), m, p) for m in record.members for p in m.parts
         )
@@ -150,15 +154,14 @@ class MirrorArchiveStream(io.RawIOBase):
             if item is None:
                 return
             key, member, part = item
+            aid = self.record.archive_id
             self._ahead.append(
-                self._pool.submit(
-                    _fetch_part, self.store, key, member, part, self.record.archive_id
-                )
+                self._pool.submit(partial(_fetch_part, self.store, key, member, part, aid))
             )
 
     def _next_chunk(self) -> bytes | None:
         if self._ahead:
-            data = self._ahead.popleft().result()
+            data = wait(self._ahead.popleft())
             self._fill()
         elif self._tail:
             data = self._tail.popleft()
@@ -197,7 +200,7 @@ class MirrorArchiveStream(io.RawIOBase):
         if not self.closed:
             for fut in self._ahead:
                 fut.cancel()
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
             self._ahead.clear()
         super().close()
 
@@ -232,8 +235,10 @@ def open_mirror_input(
 class PullReport:
     archive_id: str
     output: Path
-    bytes_received: int
+    bytes_received: int  # the archive's size
     blobs_verified: int
+    bytes_fetched: int = 0  # payload bytes the store returned, retried requests included
+    retries: int = 0
 
 
 class _Tee:
@@ -272,8 +277,9 @@ def pull_archive(
 
     if isinstance(target, str):
         target = parse_target(target)
+    store = store or open_store(target.url, settings=settings)
     with (
-        open_mirror_input(target, store=store, settings=settings, jobs=jobs) as source,
+        open_mirror_input(target, store=store, jobs=jobs) as source,
         AtomicFile(Path(output), force=force) as out,
     ):
         tee = _Tee(source.stream, out.file)
@@ -281,7 +287,15 @@ def pull_archive(
         report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
         while tee.read(1 << 20):
             pass
-    return PullReport(report.archive_id, Path(output), tee.count, report.blobs_verified)
+    stats = store.stats if isinstance(store, RetryingStore) else None
+    return PullReport(
+        report.archive_id,
+        Path(output),
+        tee.count,
+        report.blobs_verified,
+        bytes_fetched=stats.bytes_received if stats else tee.count,
+        retries=stats.retries if stats else 0,
+    )
 
 
 @dataclass(slots=True)

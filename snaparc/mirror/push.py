@@ -14,7 +14,7 @@ Order (spec/MIRROR.md, "Writing"):
 
 Every step is idempotent, so an interrupted push re-run skips the parts that
 are complete and finishes. Transient store errors are retried by the store
-(`RetryingStore`).
+(`RetryingStore`, which also bounds every request by the idle timeout).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 from snaparc.archive.input import ArchiveInput
@@ -42,8 +43,9 @@ from snaparc.mirror.layout import (
     ref_key,
     split_parts,
 )
-from snaparc.mirror.store import ObjectExistsError, Store
+from snaparc.mirror.store import ObjectExistsError, RetryingStore, Store
 from snaparc.mirror.url import check_ref_name
+from snaparc.mirror.workers import DaemonPool, wait
 
 
 class MirrorObjectError(IntegrityError):
@@ -66,6 +68,7 @@ class PushReport:
     # The mirror already held this archive id encoded differently (another
     # compression level); its encoding was kept and pulls rebuild that one.
     kept_other_encoding: bool
+    retries: int = 0  # store requests retried (spec/MIRROR.md, "Timeouts and retries")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,7 @@ class _Tally:
         self, item: tuple[Future[_Uploaded], int, list[int]], parts: list[list[Part]]
     ) -> None:
         fut, member, frames = item
-        up = fut.result()
+        up = wait(fut)
         parts[member].append(Part(up.sha256, up.size, tuple(frames)))
         if up.sent:
             self.sent += up.size
@@ -167,7 +170,9 @@ def push_archive(
     tally = _Tally(progress)
     parts: list[list[Part]] = [[] for _ in index.layout.members]
     pending: deque[tuple[Future[_Uploaded], int, list[int]]] = deque()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="snaparc-push") as pool:
+    # Daemon workers, waited for in slices: a stalled upload never blocks a
+    # signal nor the exit (snaparc.mirror.workers).
+    with DaemonPool(jobs, name="snaparc-push") as pool:
         try:
             for i, plan in enumerate(index.layout.members):
                 first = plan.first_frame
@@ -181,7 +186,9 @@ def push_archive(
                     file_hash.update(data)
                     while len(pending) >= jobs:
                         tally.finish(pending.popleft(), parts)
-                    pending.append((pool.submit(_upload_part, store, key_for, data), i, run))
+                    pending.append(
+                        (pool.submit(partial(_upload_part, store, key_for, data)), i, run)
+                    )
                     del data
             while pending:
                 tally.finish(pending.popleft(), parts)
@@ -215,8 +222,9 @@ def push_archive(
     written, other = _put_record(store, aid, data)
     if ref is not None:
         store.put(ref_key(ref), encode_ref(aid), mode="overwrite")
+    retries = store.stats.retries if isinstance(store, RetryingStore) else 0
     return PushReport(
-        aid, ref, tally.sent, tally.skipped, tally.n_sent, tally.n_skipped, written, other
+        aid, ref, tally.sent, tally.skipped, tally.n_sent, tally.n_skipped, written, other, retries
     )
 
 
