@@ -2,12 +2,11 @@
 
 - `resolve_archive_id` turns `URL:REF` / `URL@ID` into an archive id.
 - `load_record` fetches and checks an archive record.
-- `MirrorArchiveStream` yields the rebuilt `.dlmsnap` bytes in order,
-  fetching part objects lazily with at most `jobs` parts read ahead (memory
-  about jobs x 36 MiB). Every part is checked against the sha256 its key
-  names before a byte of it is handed out; at the end the whole stream is
-  checked against the record's file size and sha256. A bad part raises
-  `MirrorDigestError` (exit 1) naming the blob and the object.
+- `MirrorArchiveStream` (`snaparc.mirror.fetch`) yields the rebuilt
+  `.dlmsnap` bytes in order, fetched in bounded ranges with at most `jobs`
+  in flight; every part is checked against its size and the sha256 its key
+  names, the whole stream against the record's file size and sha256. A bad
+  part raises `MirrorDigestError` (exit 1) naming the blob and the object.
 - `open_mirror_input(target)` opens such a stream as an `ArchiveInput`
   that carries the archive id the target names, for any reader (every
   reader checks that id against the manifest it rebuilds).
@@ -19,39 +18,36 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from snaparc.archive.input import ArchiveInput
-from snaparc.errors import (
-    DigestMismatchError,
-    IntegrityError,
-    MissingBlobError,
-    RemoteNotFoundError,
-    UsageError,
-)
+from snaparc.errors import IntegrityError, RemoteNotFoundError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.mirror.layout import (
-    ArchiveRecord,
-    MemberRecord,
-    Part,
-    decode_record,
-    decode_ref,
-    record_key,
-    ref_key,
-)
+from snaparc.mirror.fetch import MirrorArchiveStream, MirrorDigestError, MirrorPartMissingError
+from snaparc.mirror.layout import ArchiveRecord, decode_record, decode_ref, record_key, ref_key
 from snaparc.mirror.store import ObjectNotFoundError, RetryingStore, Store, open_store
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
-from snaparc.mirror.workers import DaemonPool, wait
 from snaparc.progress import Progress
+
+__all__ = [
+    "ArchiveNotFoundError",
+    "MirrorArchiveStream",
+    "MirrorDigestError",
+    "MirrorListing",
+    "MirrorPartMissingError",
+    "PullReport",
+    "RefNotFoundError",
+    "list_mirror",
+    "load_record",
+    "open_mirror_input",
+    "pull_archive",
+    "resolve_archive_id",
+]
 
 
 class RefNotFoundError(RemoteNotFoundError):
@@ -60,14 +56,6 @@ class RefNotFoundError(RemoteNotFoundError):
 
 class ArchiveNotFoundError(RemoteNotFoundError):
     """No archive record for this id in the mirror."""
-
-
-class MirrorDigestError(DigestMismatchError):
-    """A part object in the mirror does not hold the bytes its key names."""
-
-
-class MirrorPartMissingError(MissingBlobError):
-    """The archive record names a part object the mirror does not have."""
 
 
 def resolve_archive_id(store: Store, target: MirrorTarget) -> str:
@@ -99,112 +87,6 @@ def load_record(store: Store, archive_id: str) -> ArchiveRecord:
     return decode_record(data, archive_id=archive_id)
 
 
-def _what(member: MemberRecord, archive_id: str) -> str:
-    return f"blob {member.blob}" if member.blob else f"the manifest of archive {archive_id}"
-
-
-def _fetch_part(store: Store, key: str, member: MemberRecord, part: Part, aid: str) -> bytes:
-    try:
-        data = store.get(key)
-    except ObjectNotFoundError:
-        raise MirrorPartMissingError(
-            f"mirror is missing {store.describe(key)}, a part of {_what(member, aid)}"
-        ) from None
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != part.sha256 or len(data) != part.size:
-        raise MirrorDigestError(
-            f"{_what(member, aid)}: mirror object {store.describe(key)} is damaged or tampered "
-            f"with (sha256 {actual}, {len(data)} bytes; expected {part.sha256}, {part.size})",
-            blob=member.blob or aid,
-            algorithm="sha256",
-            expected=part.sha256,
-            actual=actual,
-        )
-    return data
-
-
-class MirrorArchiveStream(io.RawIOBase):
-    """A read-only, non-seekable stream of an archive rebuilt from a mirror."""
-
-    def __init__(self, store: Store, record: ArchiveRecord, *, jobs: int = 4) -> None:
-        super().__init__()
-        self.store = store
-        self.record = record
-        self._jobs = max(1, jobs)
-        # Daemon workers, waited for in slices: a stalled fetch never blocks a
-        # signal nor the exit (snaparc.mirror.workers).
-        self._pool = DaemonPool(self._jobs, name="snaparc-pull")
-        self._todo: Iterator[tuple[str, MemberRecord, Part]] = (
-            (m.key(record.archive_id, p), m, p) for m in record.members for p in m.parts
-        )
-        self._ahead: deque[Future[bytes]] = deque()
-        self._tail: deque[bytes] = deque([record.end_frame, record.seek_table()])
-        self._buf = memoryview(b"")
-        self._hash = hashlib.sha256()
-        self._count = 0
-        self._done = False
-        self._fill()
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> None:
-        while len(self._ahead) < self._jobs:
-            item = next(self._todo, None)
-            if item is None:
-                return
-            key, member, part = item
-            aid = self.record.archive_id
-            self._ahead.append(
-                self._pool.submit(partial(_fetch_part, self.store, key, member, part, aid))
-            )
-
-    def _next_chunk(self) -> bytes | None:
-        if self._ahead:
-            data = wait(self._ahead.popleft())
-            self._fill()
-        elif self._tail:
-            data = self._tail.popleft()
-        else:
-            return None
-        self._hash.update(data)
-        self._count += len(data)
-        return data
-
-    def _finish(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        rec = self.record
-        if self._count != rec.file_size or self._hash.hexdigest() != rec.file_sha256:
-            raise IntegrityError(
-                f"archive {rec.archive_id} rebuilt from the mirror does not match its record "
-                f"({self._count} bytes, sha256 {self._hash.hexdigest()})"
-            )
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.closed:
-            raise ValueError("read from a closed stream")
-        while not self._buf:
-            chunk = self._next_chunk()
-            if chunk is None:
-                self._finish()
-                return 0
-            self._buf = memoryview(chunk)
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            for fut in self._ahead:
-                fut.cancel()
-            self._pool.shutdown()
-            self._ahead.clear()
-        super().close()
-
-
 @contextmanager
 def open_mirror_input(
     target: MirrorTarget,
@@ -215,8 +97,8 @@ def open_mirror_input(
 ) -> Iterator[ArchiveInput]:
     """The archive `target` names (`URL:REF` or `URL@ID`), rebuilt from the mirror.
 
-    Parts are fetched lazily, checked against their sha256 and read ahead at
-    most `jobs` at a time. The input carries the archive id the target names
+    Parts are fetched in bounded ranges, `jobs` at a time, and checked
+    against their size and sha256. The input carries the archive id the target names
     (`expected_id`), which every reader checks against the manifest it
     rebuilds; the stream alone does not check blob digests: read it with the
     verified reader. `settings` defaults to the AWS environment.

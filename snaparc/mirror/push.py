@@ -7,8 +7,9 @@ Order (spec/MIRROR.md, "Writing"):
 2. upload the part objects of the manifest member and of every blob member
    the mirror lacks: create-only, never overwriting; a part already present
    is skipped after its size is checked (its content is checked by every
-   pull); bounded concurrency (`jobs` parts in flight, each at most
-   PART_FRAMES frames, so memory stays below about (jobs + 1) x 36 MiB);
+   pull); bounded concurrency (at most `jobs` parts and `UPLOAD_BUDGET` bytes
+   in flight, always at least one part: a part is one conditional PUT, at
+   most PART_FRAMES frames);
 3. then the archive record `archives/<ID>.json` (create-only);
 4. then, last, the ref (overwritten: refs move).
 
@@ -54,6 +55,11 @@ class MirrorObjectError(IntegrityError):
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+MIB = 1024 * 1024
+# Part bytes read and being uploaded at once (besides one part, always allowed).
+UPLOAD_BUDGET = 72 * MIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +188,16 @@ def push_archive(
                 for run in split_parts([e.compressed_size for e in table_part]):
                     start = index.frame_offsets[frame]
                     frame += len(run)
+                    size = index.frame_offsets[frame] - start
+                    # Room first: at most `jobs` parts and UPLOAD_BUDGET bytes in
+                    # flight (always at least one part), whatever the part size.
+                    while pending and (
+                        len(pending) >= jobs
+                        or sum(sum(r) for _, _, r in pending) + size > UPLOAD_BUDGET
+                    ):
+                        tally.finish(pending.popleft(), parts)
                     data = _pread(f, start, index.frame_offsets[frame])
                     file_hash.update(data)
-                    while len(pending) >= jobs:
-                        tally.finish(pending.popleft(), parts)
                     pending.append(
                         (pool.submit(partial(_upload_part, store, key_for, data)), i, run)
                     )

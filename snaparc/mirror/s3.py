@@ -162,11 +162,17 @@ class S3Store:
         if end is None:
             result = self._call(key, "read", lambda: obstore.get(self._store, key))
         else:
-            result = self._call(
-                key,
-                "read",
-                lambda: obstore.get(self._store, key, options={"range": (start, end)}),
-            )
+            try:
+                result = self._call(
+                    key,
+                    "read",
+                    lambda: obstore.get(self._store, key, options={"range": (start, end)}),
+                )
+            except RemoteError as exc:
+                m = _STATUS.search(str(exc))
+                if m and m.group(1) == "416":  # the object ends before `start`
+                    return b""
+                raise
         stop = int(result.range[1])  # the end of what this response carries
         chunks: list[bytes] = []
         received = 0
