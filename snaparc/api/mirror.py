@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 from snaparc.api.archive import ProgressFactory, _meter
 from snaparc.api.args import check_jobs, check_limits, check_path, check_ref, check_threads
@@ -16,6 +18,10 @@ from snaparc.api.results import MirrorListed, Pulled, Pushed
 from snaparc.errors import UsageError
 from snaparc.format.limits import Limits
 from snaparc.mirror.url import S3Settings
+from snaparc.progress import Progress, human_bytes
+
+if TYPE_CHECKING:
+    from snaparc.mirror.store import TransferStats
 from snaparc.sources.archive import classify_source, mirror_target, mirror_url, open_source
 
 
@@ -55,10 +61,20 @@ def push(
         store = open_store(target.url, settings=s3, create=True)
         meter = _meter(progress, opened.size)
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None
+        if meter is not None:
+            meter.detail = partial(_sent, meter, store.stats)
         report = push_archive(
             opened, store, ref=ref, jobs=jobs, threads=threads, limits=limits, progress=advance
         )
     return Pushed(report, str(target.url))
+
+
+def _sent(meter: Progress, stats: TransferStats) -> str:
+    skipped = max(0, meter.done - stats.bytes_sent)
+    return (
+        f"sent {human_bytes(stats.bytes_sent)}, skipped {human_bytes(skipped)}, "
+        f"{stats.retries} retried"
+    )
 
 
 def pull(

@@ -22,6 +22,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -30,9 +31,15 @@ from snaparc.errors import IntegrityError, RemoteNotFoundError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.mirror.fetch import MirrorArchiveStream, MirrorDigestError, MirrorPartMissingError
 from snaparc.mirror.layout import ArchiveRecord, decode_record, decode_ref, record_key, ref_key
-from snaparc.mirror.store import ObjectNotFoundError, RetryingStore, Store, open_store
+from snaparc.mirror.store import (
+    ObjectNotFoundError,
+    RetryingStore,
+    Store,
+    TransferStats,
+    open_store,
+)
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
-from snaparc.progress import Progress
+from snaparc.progress import Progress, human_bytes
 
 __all__ = [
     "ArchiveNotFoundError",
@@ -123,6 +130,10 @@ class PullReport:
     retries: int = 0
 
 
+def _fetched(stats: TransferStats) -> str:
+    return f"fetched {human_bytes(stats.bytes_received)}, {stats.retries} retried"
+
+
 class _Tee:
     """Reads from `src`, copying every byte read to `dst`."""
 
@@ -160,6 +171,9 @@ def pull_archive(
     if isinstance(target, str):
         target = parse_target(target)
     store = store or open_store(target.url, settings=settings)
+    stats = store.stats if isinstance(store, RetryingStore) else None
+    if progress is not None and stats is not None:
+        progress.detail = partial(_fetched, stats)
     with (
         open_mirror_input(target, store=store, jobs=jobs) as source,
         AtomicFile(Path(output), force=force) as out,
@@ -169,7 +183,6 @@ def pull_archive(
         report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
         while tee.read(1 << 20):
             pass
-    stats = store.stats if isinstance(store, RetryingStore) else None
     return PullReport(
         report.archive_id,
         Path(output),

@@ -12,6 +12,7 @@ second) so that the tests are quick.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import signal
@@ -29,6 +30,7 @@ from snaparc.mirror.layout import decode_record, decode_ref, record_key, ref_key
 from snaparc.mirror.s3 import READ_CHUNK
 from snaparc.mirror.store import open_store
 from snaparc.mirror.url import S3Settings, TransferSettings, parse_url, s3_settings
+from snaparc.progress import Progress
 
 from .conftest import write_tree
 from .faultproxy import Fault, FaultProxy, Request
@@ -188,10 +190,19 @@ def test_503_slowdown_on_every_third_request_is_retried(
 
     fault_proxy.reset(every_third)
     out = _out(tmp_path)
-    done = _pull(mirror, fault_proxy, out)
+    shown = io.StringIO()
+    done = api.pull(
+        f"{mirror}:r",
+        out,
+        s3=_settings(fault_proxy.endpoint),
+        progress=lambda total: Progress("pull", total, stream=shown, interval=0),
+    )
     assert out.read_bytes() == archive.read_bytes()
-    slowed = [r for r in fault_proxy.matching(f"/{s3_bucket}/") if r.fault is not None]
+    slowed = [r for r in fault_proxy.matching(f"/{s3_bucket}") if r.fault is not None]
     assert done.report.retries == len(slowed) >= 1
+    # progress shows the bytes fetched and the requests retried
+    last = shown.getvalue().split("\r")[-1]
+    assert f"{done.report.retries} retried" in last and "fetched 3.0 MiB" in last, last
 
 
 def test_a_persistent_stall_fails_with_exit_10_after_the_retries(
