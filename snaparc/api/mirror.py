@@ -82,6 +82,7 @@ def pull(
     output: str | os.PathLike[str],
     *,
     force: bool = False,
+    resume: bool = True,
     jobs: int = 4,
     threads: int = 0,
     limits: Limits | None = None,
@@ -90,7 +91,9 @@ def pull(
 ) -> Pulled:
     """Rebuild the archive `target` (`URL:REF` or `URL@ID`) as a byte-identical,
     verified file at `output`; nothing carries that name unless every check,
-    the archive's identity included, passed."""
+    the archive's identity included, passed. With `resume` (the default), a
+    pull of the same `output` that was killed is resumed: the parts its temp
+    file holds are not fetched again (spec/MIRROR.md, section 11)."""
     from snaparc.mirror.pull import pull_archive
 
     if not isinstance(target, str) or not target:
@@ -108,6 +111,7 @@ def pull(
         threads=threads,
         limits=limits,
         force=force,
+        resume=bool(resume),
         progress=_meter(progress, None),
     )
     return Pulled(report)

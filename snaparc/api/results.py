@@ -281,6 +281,7 @@ class Pulled(Result):
             "output": str(r.output),
             "bytes": r.bytes_received,
             "bytes_fetched": r.bytes_fetched,
+            "bytes_skipped": r.bytes_skipped,
             "retries": r.retries,
             "blobs_verified": r.blobs_verified,
         }

@@ -19,12 +19,17 @@ table; spec/MIRROR.md, section 5):
   publishes nothing before every digest of every blob matched.
 - Requests run on daemon workers and are waited for in slices
   (`snaparc.mirror.workers`), so a signal always gets through.
+- With a `cache` (the temp file of an earlier pull of the same output that
+  was killed: `pull --no-resume` skips it), the parts of its prefix that
+  match their sha256 (`cached_prefix`) are read from it instead of the store
+  (`skipped` counts them); they go through the same checks as fetched bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -63,6 +68,7 @@ class _Chunk:
     part: Part
     start: int
     end: int
+    offset: int  # of the part in the archive file
 
     @property
     def last(self) -> bool:
@@ -71,13 +77,45 @@ class _Chunk:
 
 def plan_chunks(record: ArchiveRecord, chunk: int) -> Iterator[_Chunk]:
     """Every part of `record`, in stream order, cut into ranges of `chunk` bytes."""
+    offset = 0
     for member in record.members:
         for part in member.parts:
             key = member.key(record.archive_id, part)
             if part.size == 0:
-                yield _Chunk(key, member, part, 0, 0)
+                yield _Chunk(key, member, part, 0, 0, offset)
             for start in range(0, part.size, chunk):
-                yield _Chunk(key, member, part, start, min(part.size, start + chunk))
+                yield _Chunk(key, member, part, start, min(part.size, start + chunk), offset)
+            offset += part.size
+
+
+def cached_prefix(fd: int, record: ArchiveRecord) -> int:
+    """How many leading bytes of the file `fd` are whole parts of `record`
+    with the right sha256 (each part checked in 1 MiB reads)."""
+    size = os.fstat(fd).st_size
+    offset = 0
+    for member in record.members:
+        for part in member.parts:
+            if offset + part.size > size:
+                return offset
+            digest = hashlib.sha256()
+            at = offset
+            while at < offset + part.size:
+                data = os.pread(fd, min(MIB, offset + part.size - at), at)
+                if not data:
+                    return offset
+                digest.update(data)
+                at += len(data)
+            if digest.hexdigest() != part.sha256:
+                return offset
+            offset += part.size
+    return offset
+
+
+def _from_cache(fd: int, ch: _Chunk) -> bytes:
+    data = os.pread(fd, ch.end - ch.start, ch.offset + ch.start)
+    if len(data) != ch.end - ch.start:
+        raise IntegrityError(f"the resume file changed while it was read (at {ch.offset})")
+    return data
 
 
 def _fetch(store: Store, ch: _Chunk, archive_id: str) -> bytes:
@@ -134,11 +172,20 @@ class MirrorArchiveStream(io.RawIOBase):
     """A read-only, non-seekable stream of an archive rebuilt from a mirror."""
 
     def __init__(
-        self, store: Store, record: ArchiveRecord, *, jobs: int = 4, chunk: int | None = None
+        self,
+        store: Store,
+        record: ArchiveRecord,
+        *,
+        jobs: int = 4,
+        chunk: int | None = None,
+        cache: int | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.record = record
+        self._cache = cache
+        self._cached = 0 if cache is None else cached_prefix(cache, record)
+        self.skipped = 0  # bytes read from the cache instead of the store
         self._jobs = max(1, jobs)
         self._fetchers = DaemonPool(self._jobs, name="snaparc-fetch")
         self._hasher = DaemonPool(1, name="snaparc-part-sha256")
@@ -160,7 +207,11 @@ class MirrorArchiveStream(io.RawIOBase):
             ch = next(self._todo, None)
             if ch is None:
                 return
-            job = partial(_fetch, self.store, ch, self.record.archive_id)
+            if self._cache is not None and ch.offset + ch.part.size <= self._cached:
+                job = partial(_from_cache, self._cache, ch)
+                self.skipped += ch.end - ch.start
+            else:
+                job = partial(_fetch, self.store, ch, self.record.archive_id)
             self._ahead.append((self._fetchers.submit(job), ch))
 
     def _hash(self, data: bytes, *, last: bool) -> Future[str | None]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -101,8 +102,12 @@ def open_mirror_input(
     store: Store | None = None,
     settings: S3Settings | None = None,
     jobs: int = 4,
+    cache: int | None = None,
 ) -> Iterator[ArchiveInput]:
     """The archive `target` names (`URL:REF` or `URL@ID`), rebuilt from the mirror.
+
+    `cache`: a file descriptor of a killed pull's temp file, whose matching
+    parts are read instead of fetched (`MirrorArchiveStream`).
 
     Parts are fetched in bounded ranges, `jobs` at a time, and checked
     against their size and sha256. The input carries the archive id the target names
@@ -113,7 +118,8 @@ def open_mirror_input(
     store = store or open_store(target.url, settings=settings)
     aid = resolve_archive_id(store, target)
     record = load_record(store, aid)
-    stream = io.BufferedReader(MirrorArchiveStream(store, record, jobs=jobs), buffer_size=1 << 20)
+    raw = MirrorArchiveStream(store, record, jobs=jobs, cache=cache)
+    stream = io.BufferedReader(raw, buffer_size=1 << 20)
     with stream:
         yield ArchiveInput(
             cast(BinaryIO, stream), str(target), record.file_size, False, expected_id=aid
@@ -128,10 +134,16 @@ class PullReport:
     blobs_verified: int
     bytes_fetched: int = 0  # payload bytes the store returned, retried requests included
     retries: int = 0
+    bytes_skipped: int = 0  # read from a killed pull's temp file instead (resume)
 
 
-def _fetched(stats: TransferStats) -> str:
-    return f"fetched {human_bytes(stats.bytes_received)}, {stats.retries} retried"
+def _fetched(stats: TransferStats | None, stream: object) -> str:
+    skipped = human_bytes(getattr(stream, "skipped", 0))
+    if stats is None:
+        return f"skipped {skipped}"
+    return (
+        f"fetched {human_bytes(stats.bytes_received)}, skipped {skipped}, {stats.retries} retried"
+    )
 
 
 class _Tee:
@@ -158,38 +170,61 @@ def pull_archive(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     force: bool = False,
+    resume: bool = True,
     progress: Progress | None = None,
 ) -> PullReport:
     """Rebuild the archive at `output`, byte-identical to the one pushed.
 
     Nothing carries the name `output` unless every check passed, the
-    archive's identity included.
+    archive's identity included. With `resume`, the temp file a killed pull
+    of the same `output` left behind is taken over (`adopt_stale`) and its
+    parts that still match the record are read from it instead of fetched;
+    it is removed when this pull ends, whatever the outcome.
     """
     from snaparc.archive.reader import read_archive
-    from snaparc.publish import AtomicFile
+    from snaparc.publish import AtomicFile, adopt_stale, check_target, disown
 
     if isinstance(target, str):
         target = parse_target(target)
+    output = Path(output)
     store = store or open_store(target.url, settings=settings)
     stats = store.stats if isinstance(store, RetryingStore) else None
-    if progress is not None and stats is not None:
-        progress.detail = partial(_fetched, stats)
-    with (
-        open_mirror_input(target, store=store, jobs=jobs) as source,
-        AtomicFile(Path(output), force=force) as out,
-    ):
-        tee = _Tee(source.stream, out.file)
-        teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
-        report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
-        while tee.read(1 << 20):
-            pass
+    skipped = 0
+    if resume:
+        check_target(output, force=force, kind="file")  # before taking anything over
+    old = adopt_stale(output.parent, output.name) if resume else None
+    try:
+        cache = os.open(old, os.O_RDONLY | os.O_NOFOLLOW) if old is not None else None
+    except OSError:
+        cache = None
+    try:
+        with (
+            open_mirror_input(target, store=store, jobs=jobs, cache=cache) as source,
+            AtomicFile(output, force=force) as out,
+        ):
+            raw = cast(io.BufferedReader, source.stream).raw
+            if progress is not None:
+                progress.detail = partial(_fetched, stats, raw)
+            tee = _Tee(source.stream, out.file)
+            teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
+            report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
+            while tee.read(1 << 20):
+                pass
+            skipped = getattr(raw, "skipped", 0)
+    finally:
+        if cache is not None:
+            os.close(cache)
+        if old is not None:
+            old.unlink(missing_ok=True)
+            disown(old)
     return PullReport(
         report.archive_id,
-        Path(output),
+        output,
         tee.count,
         report.blobs_verified,
-        bytes_fetched=stats.bytes_received if stats else tee.count,
+        bytes_fetched=stats.bytes_received if stats else tee.count - skipped,
         retries=stats.retries if stats else 0,
+        bytes_skipped=skipped,
     )
 
 

@@ -35,7 +35,7 @@ from snaparc.progress import Progress
 from .conftest import write_tree
 from .faultproxy import Fault, FaultProxy, Request
 
-IDLE = 0.4
+IDLE = 1.0  # seconds; long enough for a loaded test machine, short for a test
 BIG = 3 * 1024 * 1024  # one incompressible blob: a part of ~3 MiB
 
 
@@ -171,11 +171,12 @@ def test_a_slow_drip_that_keeps_making_progress_is_not_abandoned(
     mirror: str, archive: Path, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     def drip(request: Request) -> Fault | None:
-        return Fault("drip", chunk=128 * 1024, delay=0.02) if "/blobs/" in request.path else None
+        # 3 MiB in 64 KiB steps 50 ms apart: 2.4 s in all, more than the idle time
+        return Fault("drip", chunk=64 * 1024, delay=0.05) if "/blobs/" in request.path else None
 
     fault_proxy.reset(drip)
     out = _out(tmp_path)
-    done = _pull(mirror, fault_proxy, out, idle=0.3)
+    done = _pull(mirror, fault_proxy, out, idle=1.0)
     assert out.read_bytes() == archive.read_bytes()
     assert done.report.retries == 0
 
