@@ -40,10 +40,11 @@ _API_NAMES = frozenset(
         "DEFAULT_LIMITS", "Catted", "Exported", "KeysWritten", "Limits", "Listed",
         "Materialized", "MaterializedCache", "MirrorChecked", "MirrorCollected", "MirrorListed",
         "MirrorRemoved", "Packed", "ProgressFactory", "Pulled", "Pushed", "Result",
-        "S3Settings", "Signed", "SumsWritten", "Unpacked", "Verified", "cat", "export",
+        "S3Settings", "Signed", "SumsWritten", "TransferSettings", "Unpacked", "Verified",
+        "cat", "export",
         "keygen", "ls", "materialize", "materialize_cache", "mirror_check", "mirror_gc",
         "mirror_ls", "mirror_rm", "pack", "pull", "push", "remove_claimed", "s3_settings",
-        "sign", "sums", "unpack", "verify",
+        "sign", "sums", "transfer_settings", "unpack", "verify",
     }
 )  # fmt: skip
 

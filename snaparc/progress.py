@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 
@@ -20,7 +21,11 @@ def human_bytes(n: float) -> str:
 
 
 class Progress:
-    """A one-line progress meter, redrawn at most every `interval` seconds."""
+    """A one-line progress meter, redrawn at most every `interval` seconds.
+
+    `detail`, if set, returns more to show at the end of the line (a mirror
+    transfer's bytes fetched or sent, skipped and retried).
+    """
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class Progress:
         self._interval = interval
         self._start = time.monotonic()
         self._last = 0.0
+        self.detail: Callable[[], str] | None = None
 
     def advance(self, n: int) -> None:
         self.done += n
@@ -54,6 +60,8 @@ class Progress:
             left = (self.total - self.done) / rate if rate > 0 else 0.0
             text += f" / {human_bytes(self.total)} ({pct:.0f}%), ETA {left:.0f}s"
         text += f", {human_bytes(rate)}/s"
+        if self.detail is not None:
+            text += f"; {self.detail()}"
         self._stream.write("\r" + text.ljust(78))
         self._stream.flush()
 

@@ -309,7 +309,10 @@ SOURCE = ["", MIRROR, *TARGETS]  # an archive argument (a mirror dir alone names
 URL = ["", *TARGETS]  # a mirror (push, mirror ls)
 
 LIMITS = {"--max-manifest-bytes": POSITIVE, "--max-files": POSITIVE, "--max-total-bytes": POSITIVE}
-REMOTE = {"--endpoint": ENDPOINT, "--region": REGION, "--jobs": POSITIVE}
+IDLE_TIMEOUT = ["0", "-1", "abc", "", "nan", "inf", "86401"]
+RETRIES = ["-1", "abc", "1.5", "", "101"]
+TRANSFER = {"--idle-timeout": IDLE_TIMEOUT, "--retries": RETRIES}
+REMOTE = {"--endpoint": ENDPOINT, "--region": REGION, "--jobs": POSITIVE, **TRANSFER}
 
 BAD: dict[str, dict[str, list[str]]] = {
     "pack": {
@@ -372,9 +375,9 @@ BAD: dict[str, dict[str, list[str]]] = {
         **REMOTE,
         **LIMITS,
     },
-    "mirror ls": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION},
-    "mirror rm": {"URL:REF|URL@ID": SOURCE, "--endpoint": ENDPOINT, "--region": REGION},
-    "mirror gc": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION},
+    "mirror ls": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION, **TRANSFER},
+    "mirror rm": {"URL:REF|URL@ID": SOURCE, "--endpoint": ENDPOINT, "--region": REGION, **TRANSFER},
+    "mirror gc": {"URL": URL, "--endpoint": ENDPOINT, "--region": REGION, **TRANSFER},
     "mirror check": {"URL": URL, "--threads": THREADS, **REMOTE, **LIMITS},
     # -c/--comment and -t/--trusted-comment are free text: the only values refused
     # (several lines, too long) are minisign's rules, signature errors (exit 11).
@@ -494,7 +497,7 @@ def test_help_says_what_zero_means_wherever_zero_is_accepted() -> None:
         help_text = " ".join(sub.format_help().split())
         if any(a.dest == "threads" for a in sub._actions):
             assert "--threads N worker threads (default 0 = one per available core)" in help_text
-    assert checked == 10  # --threads, wherever it is
+    assert checked == 18  # --threads (10 commands) and --retries (8), wherever they are
 
 
 def test_no_traceback_reaches_a_real_process(tmp_path: Path) -> None:

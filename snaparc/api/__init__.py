@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         Verified,
     )
     from snaparc.format.limits import DEFAULT_LIMITS, Limits
-    from snaparc.mirror.url import S3Settings, s3_settings
+    from snaparc.mirror.url import S3Settings, TransferSettings, s3_settings, transfer_settings
 
 # Where each name lives: a command loads only its own module (`snaparc ls`
 # does not import the mirror or HF halves of the API).
@@ -82,7 +82,10 @@ _HOMES = {
         "snaparc.api.results",
     ),
     **dict.fromkeys(("DEFAULT_LIMITS", "Limits"), "snaparc.format.limits"),
-    **dict.fromkeys(("S3Settings", "s3_settings"), "snaparc.mirror.url"),
+    **dict.fromkeys(
+        ("S3Settings", "TransferSettings", "s3_settings", "transfer_settings"),
+        "snaparc.mirror.url",
+    ),
 }
 
 
@@ -129,6 +132,7 @@ __all__ = [
     "S3Settings",
     "Signed",
     "SumsWritten",
+    "TransferSettings",
     "Unpacked",
     "Verified",
     "cat",
@@ -148,6 +152,7 @@ __all__ = [
     "s3_settings",
     "sign",
     "sums",
+    "transfer_settings",
     "unpack",
     "verify",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from snaparc.format.limits import Limits
 from snaparc.mirror.lock import DEFAULT_LEASE, MIN_LEASE, LockTiming
 from snaparc.mirror.oci.url import is_oci_url
 from snaparc.mirror.url import MirrorTarget, S3Settings
+from snaparc.progress import Progress, human_bytes
 from snaparc.sources.archive import (
     Source,
     classify_source,
@@ -42,15 +44,14 @@ from snaparc.sources.archive import (
     registry_client,
 )
 
+if TYPE_CHECKING:
+    from snaparc.mirror.store import Store, TransferStats
+
 
 def _check_bool(value: object, option: str) -> bool:
     if not isinstance(value, bool):
         raise UsageError(f"{option} must be True or False; got {value!r}")
     return value
-
-
-if TYPE_CHECKING:
-    from snaparc.mirror.store import Store
 
 
 def push(
@@ -111,6 +112,8 @@ def push(
         store = open_store(target.url, settings=s3, create=True)
         meter = _meter(progress, opened.size)
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None
+        if meter is not None:
+            meter.detail = partial(_sent, meter, store.stats)
         report = push_archive(
             opened,
             store,
@@ -171,11 +174,20 @@ def _push_oci(
     return Pushed(report, target.repository_url)
 
 
+def _sent(meter: Progress, stats: TransferStats) -> str:
+    skipped = max(0, meter.done - stats.bytes_sent)
+    return (
+        f"sent {human_bytes(stats.bytes_sent)}, skipped {human_bytes(skipped)}, "
+        f"{stats.retries} retried"
+    )
+
+
 def pull(
     target: str,
     output: str | os.PathLike[str],
     *,
     force: bool = False,
+    resume: bool = True,
     jobs: int = 4,
     threads: int = 0,
     limits: Limits | None = None,
@@ -187,7 +199,9 @@ def pull(
     verified file at `output`; nothing carries that name unless every check,
     the archive's identity included, passed. OMS bundles the mirror carries
     for it are checked against its manifest first and written beside it
-    (`OUTPUT.oms.json`, `OUTPUT.hub.oms.json`)."""
+    (`OUTPUT.oms.json`, `OUTPUT.hub.oms.json`). With `resume` (the default), a
+    pull of the same `output` that was killed is resumed: the parts its temp
+    file holds are not fetched again (spec/MIRROR.md, section 12)."""
     from snaparc.mirror.pull import pull_archive, resolve_archive_id
     from snaparc.mirror.store import open_store
 
@@ -242,6 +256,7 @@ def pull(
             threads=threads,
             limits=limits,
             force=force,
+            resume=bool(resume),
             progress=_meter(progress, None),
         )
     written = tuple(publish_bundle(b, outs[b.kind]) for b in bundles)

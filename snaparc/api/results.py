@@ -312,6 +312,7 @@ class Pushed(Result):
                 if hasattr(r, "manifest_digest")
                 else {}
             ),
+            "retries": getattr(r, "retries", 0),
         }
 
 
@@ -331,6 +332,9 @@ class Pulled(Result):
             "archive_id": r.archive_id,
             "output": str(r.output),
             "bytes": r.bytes_received,
+            "bytes_fetched": r.bytes_fetched,
+            "bytes_skipped": r.bytes_skipped,
+            "retries": getattr(r, "retries", 0),
             "blobs_verified": r.blobs_verified,
             "signatures": [str(p) for p in self.signatures],
         }

@@ -86,24 +86,45 @@ def add_s3(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a plain-http endpoint that is not a loopback address",
     )
+    t = p.add_argument_group("transfers (spec/MIRROR.md, 'Timeouts and retries')")
+    t.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="abandon and retry a request that receives nothing for this long "
+        "(default 30; also SNAPARC_IDLE_TIMEOUT)",
+    )
+    t.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="retries of a failed request before giving up with exit 10 "
+        "(default 5, 0 = fail at the first error; also SNAPARC_RETRIES)",
+    )
 
 
 def s3_from(args: argparse.Namespace) -> S3Settings | None:
-    """S3 settings from the flags and the environment; None when no flag was given
-    (the API then reads the environment when, and only if, it opens S3)."""
+    """S3 and transfer settings from the flags and the environment; None when no
+    flag was given (the API then reads the environment when, and only if, it
+    opens a mirror)."""
     endpoint = getattr(args, "endpoint", None)
     region = getattr(args, "region", None)
     allow_http = getattr(args, "allow_http", False)
-    if endpoint is None and region is None and not allow_http:
+    idle_timeout = getattr(args, "idle_timeout", None)
+    retries = getattr(args, "retries", None)
+    if (endpoint, region, idle_timeout, retries) == (None,) * 4 and not allow_http:
         return None
-    from snaparc.api import s3_settings
+    from snaparc.api import s3_settings, transfer_settings
     from snaparc.errors import UsageError
 
     for option, value in (("--endpoint", endpoint), ("--region", region)):
         if value is not None and not value.strip():
             raise UsageError(f"{option} is empty")
+    transfer = transfer_settings(idle_timeout=idle_timeout, retries=retries)
     try:
-        return s3_settings(endpoint=endpoint, region=region, allow_http=allow_http)
+        return s3_settings(
+            endpoint=endpoint, region=region, allow_http=allow_http, transfer=transfer
+        )
     except UsageError as exc:
         raise UsageError(f"--endpoint: {exc}") from None
 

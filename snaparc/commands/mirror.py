@@ -122,6 +122,11 @@ def _add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pull.add_argument("target", metavar="URL:REF|URL@ID")
     pull.add_argument("-o", "--output", required=True, metavar="FILE")
     pull.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    pull.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start afresh: do not reuse what a killed pull of FILE had fetched",
+    )
     pull.add_argument("--json", action="store_true", help="machine-readable report")
     _add_remote(pull)
     add_progress(pull)
@@ -173,6 +178,7 @@ def run_push(args: argparse.Namespace) -> int:
         f"sent {_human(r.bytes_sent)} ({r.bytes_sent} bytes, {r.objects_sent} objects), "
         f"skipped {_human(r.bytes_skipped)} already in the mirror "
         f"({r.bytes_skipped} bytes, {r.objects_skipped} objects)"
+        + (f", {retries} requests retried" if (retries := getattr(r, "retries", 0)) else "")
     )
     if r.kept_other_encoding:
         print(
@@ -190,6 +196,7 @@ def run_pull(args: argparse.Namespace) -> int:
             args.target,
             args.output,
             force=args.force,
+            resume=not args.no_resume,
             jobs=args.jobs,
             threads=args.threads,
             limits=limits_from(args),
@@ -203,7 +210,10 @@ def run_pull(args: argparse.Namespace) -> int:
         r = done.report
         print(
             f"pulled {r.archive_id} to {r.output} ({_human(r.bytes_received)}, "
-            f"{r.blobs_verified} blobs verified with sha256 + blake3)"
+            f"{r.blobs_verified} blobs verified with sha256 + blake3"
+            + (f"; {r.retries} requests retried" if r.retries else "")
+            + (f"; resumed, {_human(r.bytes_skipped)} not fetched again" if r.bytes_skipped else "")
+            + ")"
         )
     return 0
 

@@ -2,12 +2,11 @@
 
 - `resolve_archive_id` turns `URL:REF` / `URL@ID` into an archive id.
 - `load_record` fetches and checks an archive record.
-- `MirrorArchiveStream` yields the rebuilt `.dlmsnap` bytes in order,
-  fetching part objects lazily with at most `jobs` parts read ahead (memory
-  about jobs x 36 MiB). Every part is checked against the sha256 its key
-  names before a byte of it is handed out; at the end the whole stream is
-  checked against the record's file size and sha256. A bad part raises
-  `MirrorDigestError` (exit 1) naming the blob and the object.
+- `MirrorArchiveStream` (`snaparc.mirror.fetch`) yields the rebuilt
+  `.dlmsnap` bytes in order, fetched in bounded ranges with at most `jobs`
+  in flight; every part is checked against its size and the sha256 its key
+  names, the whole stream against the record's file size and sha256. A bad
+  part raises `MirrorDigestError` (exit 1) naming the blob and the object.
 - `open_mirror_input(target)` opens such a stream as an `ArchiveInput`
   that carries the archive id the target names, for any reader (every
   reader checks that id against the manifest it rebuilds).
@@ -19,41 +18,53 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
-from collections import deque
+import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from snaparc.archive.input import ArchiveInput
-from snaparc.errors import (
-    DigestMismatchError,
-    IntegrityError,
-    MissingBlobError,
-    RemoteNotFoundError,
-    SignatureError,
-    UsageError,
-)
+from snaparc.errors import IntegrityError, RemoteNotFoundError, SignatureError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
+from snaparc.mirror.fetch import MirrorArchiveStream, MirrorDigestError, MirrorPartMissingError
 from snaparc.mirror.layout import (
     MAX_SIGNATURE_BYTES,
     SIGNATURE_KINDS,
     ArchiveRecord,
-    MemberRecord,
-    Part,
     decode_record,
     decode_ref,
     record_key,
     ref_key,
     signature_key,
 )
-from snaparc.mirror.store import ObjectNotFoundError, Store, open_store
+from snaparc.mirror.store import (
+    ObjectNotFoundError,
+    RetryingStore,
+    Store,
+    TransferStats,
+    open_store,
+)
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
-from snaparc.progress import Progress
+from snaparc.progress import Progress, human_bytes
+
+__all__ = [
+    "ArchiveNotFoundError",
+    "MirrorArchiveStream",
+    "MirrorDigestError",
+    "MirrorListing",
+    "MirrorPartMissingError",
+    "PullReport",
+    "RefNotFoundError",
+    "list_mirror",
+    "load_record",
+    "open_mirror_input",
+    "pull_archive",
+    "resolve_archive_id",
+]
 
 
 class RefNotFoundError(RemoteNotFoundError):
@@ -62,14 +73,6 @@ class RefNotFoundError(RemoteNotFoundError):
 
 class ArchiveNotFoundError(RemoteNotFoundError):
     """No archive record for this id in the mirror."""
-
-
-class MirrorDigestError(DigestMismatchError):
-    """A part object in the mirror does not hold the bytes its key names."""
-
-
-class MirrorPartMissingError(MissingBlobError):
-    """The archive record names a part object the mirror does not have."""
 
 
 def resolve_archive_id(store: Store, target: MirrorTarget) -> str:
@@ -101,111 +104,6 @@ def load_record(store: Store, archive_id: str) -> ArchiveRecord:
     return decode_record(data, archive_id=archive_id)
 
 
-def _what(member: MemberRecord, archive_id: str) -> str:
-    return f"blob {member.blob}" if member.blob else f"the manifest of archive {archive_id}"
-
-
-def _fetch_part(store: Store, key: str, member: MemberRecord, part: Part, aid: str) -> bytes:
-    try:
-        data = store.get(key)
-    except ObjectNotFoundError:
-        raise MirrorPartMissingError(
-            f"mirror is missing {store.describe(key)}, a part of {_what(member, aid)}"
-        ) from None
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != part.sha256 or len(data) != part.size:
-        raise MirrorDigestError(
-            f"{_what(member, aid)}: mirror object {store.describe(key)} is damaged or tampered "
-            f"with (sha256 {actual}, {len(data)} bytes; expected {part.sha256}, {part.size})",
-            blob=member.blob or aid,
-            algorithm="sha256",
-            expected=part.sha256,
-            actual=actual,
-        )
-    return data
-
-
-class MirrorArchiveStream(io.RawIOBase):
-    """A read-only, non-seekable stream of an archive rebuilt from a mirror."""
-
-    def __init__(self, store: Store, record: ArchiveRecord, *, jobs: int = 4) -> None:
-        super().__init__()
-        self.store = store
-        self.record = record
-        self._jobs = max(1, jobs)
-        self._pool = ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="snaparc-pull")
-        self._todo: Iterator[tuple[str, MemberRecord, Part]] = (
-            (m.key(record.archive_id, p), m, p) for m in record.members for p in m.parts
-        )
-        self._ahead: deque[Future[bytes]] = deque()
-        self._tail: deque[bytes] = deque([record.end_frame, record.seek_table()])
-        self._buf = memoryview(b"")
-        self._hash = hashlib.sha256()
-        self._count = 0
-        self._done = False
-        self._fill()
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> None:
-        while len(self._ahead) < self._jobs:
-            item = next(self._todo, None)
-            if item is None:
-                return
-            key, member, part = item
-            self._ahead.append(
-                self._pool.submit(
-                    _fetch_part, self.store, key, member, part, self.record.archive_id
-                )
-            )
-
-    def _next_chunk(self) -> bytes | None:
-        if self._ahead:
-            data = self._ahead.popleft().result()
-            self._fill()
-        elif self._tail:
-            data = self._tail.popleft()
-        else:
-            return None
-        self._hash.update(data)
-        self._count += len(data)
-        return data
-
-    def _finish(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        rec = self.record
-        if self._count != rec.file_size or self._hash.hexdigest() != rec.file_sha256:
-            raise IntegrityError(
-                f"archive {rec.archive_id} rebuilt from the mirror does not match its record "
-                f"({self._count} bytes, sha256 {self._hash.hexdigest()})"
-            )
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.closed:
-            raise ValueError("read from a closed stream")
-        while not self._buf:
-            chunk = self._next_chunk()
-            if chunk is None:
-                self._finish()
-                return 0
-            self._buf = memoryview(chunk)
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            for fut in self._ahead:
-                fut.cancel()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._ahead.clear()
-        super().close()
-
-
 @contextmanager
 def open_mirror_input(
     target: MirrorTarget,
@@ -213,11 +111,15 @@ def open_mirror_input(
     store: Store | None = None,
     settings: S3Settings | None = None,
     jobs: int = 4,
+    cache: int | None = None,
 ) -> Iterator[ArchiveInput]:
     """The archive `target` names (`URL:REF` or `URL@ID`), rebuilt from the mirror.
 
-    Parts are fetched lazily, checked against their sha256 and read ahead at
-    most `jobs` at a time. The input carries the archive id the target names
+    `cache`: a file descriptor of a killed pull's temp file, whose matching
+    parts are read instead of fetched (`MirrorArchiveStream`).
+
+    Parts are fetched in bounded ranges, `jobs` at a time, and checked
+    against their size and sha256. The input carries the archive id the target names
     (`expected_id`), which every reader checks against the manifest it
     rebuilds; the stream alone does not check blob digests: read it with the
     verified reader. `settings` defaults to the AWS environment.
@@ -225,7 +127,8 @@ def open_mirror_input(
     store = store or open_store(target.url, settings=settings)
     aid = resolve_archive_id(store, target)
     record = load_record(store, aid)
-    stream = io.BufferedReader(MirrorArchiveStream(store, record, jobs=jobs), buffer_size=1 << 20)
+    raw = MirrorArchiveStream(store, record, jobs=jobs, cache=cache)
+    stream = io.BufferedReader(raw, buffer_size=1 << 20)
     with stream:
         yield ArchiveInput(
             cast(BinaryIO, stream), str(target), record.file_size, False, expected_id=aid
@@ -236,8 +139,20 @@ def open_mirror_input(
 class PullReport:
     archive_id: str
     output: Path
-    bytes_received: int
+    bytes_received: int  # the archive's size
     blobs_verified: int
+    bytes_fetched: int = 0  # payload bytes the store returned, retried requests included
+    retries: int = 0
+    bytes_skipped: int = 0  # read from a killed pull's temp file instead (resume)
+
+
+def _fetched(stats: TransferStats | None, stream: object) -> str:
+    skipped = human_bytes(getattr(stream, "skipped", 0))
+    if stats is None:
+        return f"skipped {skipped}"
+    return (
+        f"fetched {human_bytes(stats.bytes_received)}, skipped {skipped}, {stats.retries} retried"
+    )
 
 
 class _Tee:
@@ -264,28 +179,62 @@ def pull_archive(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     force: bool = False,
+    resume: bool = True,
     progress: Progress | None = None,
 ) -> PullReport:
     """Rebuild the archive at `output`, byte-identical to the one pushed.
 
     Nothing carries the name `output` unless every check passed, the
-    archive's identity included.
+    archive's identity included. With `resume`, the temp file a killed pull
+    of the same `output` left behind is taken over (`adopt_stale`) and its
+    parts that still match the record are read from it instead of fetched;
+    it is removed when this pull ends, whatever the outcome.
     """
     from snaparc.archive.reader import read_archive
-    from snaparc.publish import AtomicFile
+    from snaparc.publish import AtomicFile, adopt_stale, check_target, disown
 
     if isinstance(target, str):
         target = parse_target(target)
-    with (
-        open_mirror_input(target, store=store, settings=settings, jobs=jobs) as source,
-        AtomicFile(Path(output), force=force) as out,
-    ):
-        tee = _Tee(source.stream, out.file)
-        teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
-        report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
-        while tee.read(1 << 20):
-            pass
-    return PullReport(report.archive_id, Path(output), tee.count, report.blobs_verified)
+    output = Path(output)
+    store = store or open_store(target.url, settings=settings)
+    stats = store.stats if isinstance(store, RetryingStore) else None
+    skipped = 0
+    if resume:
+        check_target(output, force=force, kind="file")  # before taking anything over
+    old = adopt_stale(output.parent, output.name) if resume else None
+    try:
+        cache = os.open(old, os.O_RDONLY | os.O_NOFOLLOW) if old is not None else None
+    except OSError:
+        cache = None
+    try:
+        with (
+            open_mirror_input(target, store=store, jobs=jobs, cache=cache) as source,
+            AtomicFile(output, force=force) as out,
+        ):
+            raw = cast(io.BufferedReader, source.stream).raw
+            if progress is not None:
+                progress.detail = partial(_fetched, stats, raw)
+            tee = _Tee(source.stream, out.file)
+            teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
+            report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
+            while tee.read(1 << 20):
+                pass
+            skipped = getattr(raw, "skipped", 0)
+    finally:
+        if cache is not None:
+            os.close(cache)
+        if old is not None:
+            old.unlink(missing_ok=True)
+            disown(old)
+    return PullReport(
+        report.archive_id,
+        output,
+        tee.count,
+        report.blobs_verified,
+        bytes_fetched=stats.bytes_received if stats else tee.count - skipped,
+        retries=stats.retries if stats else 0,
+        bytes_skipped=skipped,
+    )
 
 
 @dataclass(slots=True)

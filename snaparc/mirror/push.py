@@ -7,8 +7,9 @@ Order (spec/MIRROR.md, "Writing"):
 2. upload the part objects of the manifest member and of every blob member
    the mirror lacks: create-only, never overwriting; a part already present
    is skipped after its size is checked (its content is checked by every
-   pull); bounded concurrency (`jobs` parts in flight, each at most
-   PART_FRAMES frames, so memory stays below about (jobs + 1) x 36 MiB);
+   pull); bounded concurrency (at most `jobs` parts and `UPLOAD_BUDGET` bytes
+   in flight, always at least one part: a part is one conditional PUT, at
+   most PART_FRAMES frames);
 3. then the archive record `archives/<ID>.json` (create-only);
 4. then the signatures travelling with it, `signatures/<ID>/<KIND>`
    (overwritten: the latest signer's bundle travels);
@@ -21,7 +22,7 @@ still ours right before the record and the ref are written.
 
 Every step is idempotent, so an interrupted push re-run skips the parts that
 are complete and finishes. Transient store errors are retried by the store
-(`RetryingStore`).
+(`RetryingStore`, which also bounds every request by the idle timeout).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, BinaryIO
 
 from snaparc.archive.input import ArchiveInput
@@ -51,8 +53,9 @@ from snaparc.mirror.layout import (
     split_parts,
 )
 from snaparc.mirror.lock import LockTiming, MirrorLock
-from snaparc.mirror.store import ObjectExistsError, Store
+from snaparc.mirror.store import ObjectExistsError, RetryingStore, Store
 from snaparc.mirror.url import check_ref_name
+from snaparc.mirror.workers import DaemonPool, wait
 
 if TYPE_CHECKING:
     from snaparc.archive.index import ArchiveIndex
@@ -64,6 +67,11 @@ class MirrorObjectError(IntegrityError):
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+MIB = 1024 * 1024
+# Part bytes read and being uploaded at once (besides one part, always allowed).
+UPLOAD_BUDGET = 72 * MIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,7 @@ class PushReport:
     # The mirror already held this archive id encoded differently (another
     # compression level); its encoding was kept and pulls rebuild that one.
     kept_other_encoding: bool
+    retries: int = 0  # store requests retried (spec/MIRROR.md, "Timeouts and retries")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +134,7 @@ class _Tally:
         self, item: tuple[Future[_Uploaded], int, list[int]], parts: list[list[Part]]
     ) -> None:
         fut, member, frames = item
-        up = fut.result()
+        up = wait(fut)
         parts[member].append(Part(up.sha256, up.size, tuple(frames)))
         if up.sent:
             self.sent += up.size
@@ -207,7 +216,9 @@ def _upload(
     tally = _Tally(progress)
     parts: list[list[Part]] = [[] for _ in index.layout.members]
     pending: deque[tuple[Future[_Uploaded], int, list[int]]] = deque()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="snaparc-push") as pool:
+    # Daemon workers, waited for in slices: a stalled upload never blocks a
+    # signal nor the exit (snaparc.mirror.workers).
+    with DaemonPool(jobs, name="snaparc-push") as pool:
         try:
             for i, plan in enumerate(index.layout.members):
                 first = plan.first_frame
@@ -217,11 +228,19 @@ def _upload(
                 for run in split_parts([e.compressed_size for e in table_part]):
                     start = index.frame_offsets[frame]
                     frame += len(run)
+                    size = index.frame_offsets[frame] - start
+                    # Room first: at most `jobs` parts and UPLOAD_BUDGET bytes in
+                    # flight (always at least one part), whatever the part size.
+                    while pending and (
+                        len(pending) >= jobs
+                        or sum(sum(r) for _, _, r in pending) + size > UPLOAD_BUDGET
+                    ):
+                        tally.finish(pending.popleft(), parts)
                     data = _pread(f, start, index.frame_offsets[frame])
                     file_hash.update(data)
-                    while len(pending) >= jobs:
-                        tally.finish(pending.popleft(), parts)
-                    pending.append((pool.submit(_upload_part, store, key_for, data), i, run))
+                    pending.append(
+                        (pool.submit(partial(_upload_part, store, key_for, data)), i, run)
+                    )
                     del data
             while pending:
                 tally.finish(pending.popleft(), parts)
@@ -259,8 +278,9 @@ def _upload(
     if ref is not None:
         lock.check()
         store.put(ref_key(ref), encode_ref(aid), mode="overwrite")
+    retries = store.stats.retries if isinstance(store, RetryingStore) else 0
     return PushReport(
-        aid, ref, tally.sent, tally.skipped, tally.n_sent, tally.n_skipped, written, other
+        aid, ref, tally.sent, tally.skipped, tally.n_sent, tally.n_skipped, written, other, retries
     )
 
 

@@ -8,8 +8,16 @@
 - `put(mode="overwrite")` of more than `multipart_threshold` bytes uses a
   parallel multipart upload with `chunk_size` parts.
 - A 404 naming `NoSuchBucket` becomes `BucketNotFoundError`, 401/403 become
-  `RemotePermissionError`, other 4xx `RemoteError`, and 5xx, connection
-  failures and timeouts `TransientStoreError` (after obstore's own retries).
+  `RemotePermissionError`, other 4xx `RemoteError`, and 5xx, 408, 429,
+  connection failures and timeouts `TransientStoreError`.
+- obstore's own retries are off: `RetryingStore` retries, counts and bounds
+  every retry, and resumes a broken read. A request that receives nothing for
+  the idle timeout (connecting, or between two reads of the socket) fails as a
+  timeout (reqwest's `read_timeout`, which restarts after every read); the
+  overall request timeout is only a backstop (`REQUEST_BACKSTOP`).
+- Reads stream the body in chunks of `READ_CHUNK`: a read that breaks off
+  raises `PartialReadError` with the bytes received, so a retry fetches only
+  the rest (a range request).
 - ETags and S3 checksums are never used as content identity.
 """
 
@@ -26,6 +34,7 @@ from snaparc.mirror.store import (
     ObjectExistsError,
     ObjectInfo,
     ObjectNotFoundError,
+    PartialReadError,
     PutMode,
     RemotePermissionError,
     TransientStoreError,
@@ -39,6 +48,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _STATUS = re.compile(r"status code: (\d{3})")
 MIB = 1024 * 1024
+# Body chunks handed from obstore to Python; a broken read loses at most one.
+READ_CHUNK = 256 * 1024
+# A request may take this long in all, however steadily it makes progress.
+REQUEST_BACKSTOP = timedelta(hours=6)
 
 
 class S3Store:
@@ -72,17 +85,15 @@ class S3Store:
             config["secret_access_key"] = settings.secret_access_key
         if settings.session_token:
             config["session_token"] = settings.session_token
-        client: ClientConfig = {"connect_timeout": "10s", "timeout": "300s"}
+        idle = timedelta(seconds=settings.transfer.idle_timeout)
+        client: ClientConfig = {
+            "connect_timeout": idle,
+            "read_timeout": idle,
+            "timeout": REQUEST_BACKSTOP,
+        }
         if settings.allow_http:
             client["allow_http"] = True
-        retry: RetryConfig = {
-            "max_retries": 4,
-            "retry_timeout": timedelta(seconds=120),
-            "backoff": {
-                "init_backoff": timedelta(milliseconds=100),
-                "max_backoff": timedelta(seconds=5),
-            },
-        }
+        retry: RetryConfig = {"max_retries": 0}
         try:
             self._store = _ObS3Store(
                 bucket,
@@ -133,24 +144,52 @@ class S3Store:
         return TransientStoreError(msg)
 
     def get(self, key: str) -> bytes:
-        import obstore
-
         check_key(key)
-        return self._call(key, "read", lambda: bytes(obstore.get(self._store, key).bytes()))
+        return self._read(key, 0, None)
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
-        import obstore
-
         check_key(key)
         if start < 0 or end < start:
             raise ValueError(f"bad range [{start}, {end})")
         if start == end:
             return b""
-        return self._call(
-            key,
-            "read",
-            lambda: bytes(obstore.get_range(self._store, key, start=start, end=end)),
-        )
+        return self._read(key, start, end)
+
+    def _read(self, key: str, start: int, end: int | None) -> bytes:
+        """Bytes `[start, end)` (`end=None`: all), streamed in chunks."""
+        import obstore
+
+        if end is None:
+            result = self._call(key, "read", lambda: obstore.get(self._store, key))
+        else:
+            try:
+                result = self._call(
+                    key,
+                    "read",
+                    lambda: obstore.get(self._store, key, options={"range": (start, end)}),
+                )
+            except RemoteError as exc:
+                m = _STATUS.search(str(exc))
+                if m and m.group(1) == "416":  # the object ends before `start`
+                    return b""
+                raise
+        stop = int(result.range[1])  # the end of what this response carries
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            for chunk in result.stream(min_chunk_size=READ_CHUNK):
+                chunks.append(chunk)
+                received += len(chunk)
+        except Exception as exc:  # obstore raises its own (and builtin) errors mid-body
+            raise PartialReadError(
+                f"reading {self.describe(key)} broke off after {received} bytes: "
+                f"{_first_line(exc)}",
+                key=key,
+                start=start,
+                end=stop,
+                received=b"".join(chunks),
+            ) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def head(self, key: str) -> ObjectInfo | None:
         import obstore

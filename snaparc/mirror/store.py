@@ -24,7 +24,9 @@ Contracts every store passes (tests/mirror/test_store_conformance.py):
 A store never interprets content and never reports a checksum: content
 identity is always checked by the caller with its own digests. Errors are
 `RemoteError` subclasses (exit 10); `TransientStoreError` marks the ones a
-retry may cure, and `RetryingStore` retries exactly those.
+retry may cure, and `RetryingStore` retries exactly those (a read that broke
+off after some bytes raises `PartialReadError` with them, and the retry asks
+only for the rest: spec/MIRROR.md, "Timeouts and retries").
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, TypeVar
 
@@ -48,7 +51,14 @@ from snaparc.errors import (
     RemoteError,
     RemoteNotFoundError,
 )
-from snaparc.mirror.url import MirrorURL, S3Settings, s3_settings
+from snaparc.mirror.url import (
+    MirrorURL,
+    S3Settings,
+    TransferSettings,
+    s3_settings,
+    transfer_settings,
+)
+from snaparc.mirror.workers import off_main
 from snaparc.publish import put_file
 from snaparc.sidefiles import open_regular_file
 
@@ -102,7 +112,23 @@ class RemotePermissionError(RemoteError, PermissionError):
 
 
 class TransientStoreError(RemoteError):
-    """A failure a retry may cure (connection reset, 5xx, timeout)."""
+    """A failure a retry may cure (connection reset, 5xx, throttling, idle timeout)."""
+
+
+class PartialReadError(TransientStoreError):
+    """A read of `[start, end)` broke off after `received` (its first bytes).
+
+    Objects are immutable (content-addressed or create-only) and every byte is
+    checked by its reader, so a retry may ask for `[start + len(received), end)`
+    and join the two.
+    """
+
+    def __init__(self, message: str, *, key: str, start: int, end: int, received: bytes) -> None:
+        super().__init__(message)
+        self.key = key
+        self.start = start
+        self.end = end
+        self.received = received
 
 
 def check_key(key: str) -> str:
@@ -344,54 +370,120 @@ class MemoryStore:
 T = TypeVar("T")
 
 
+@dataclass(slots=True)
+class TransferStats:
+    """What the store calls of one command moved (thread-safe counters)."""
+
+    bytes_received: int = 0  # payload bytes handed back by gets, retried ones included
+    bytes_sent: int = 0  # payload bytes of puts that succeeded
+    requests: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, received: int = 0, sent: int = 0, requests: int = 0, retries: int = 0) -> None:
+        with self._lock:
+            self.bytes_received += received
+            self.bytes_sent += sent
+            self.requests += requests
+            self.retries += retries
+
+
 class RetryingStore:
-    """Retry `TransientStoreError` with exponential backoff and full jitter.
+    """Retry `TransientStoreError` up to `retries` times, with exponential
+    backoff and full jitter; a read that broke off resumes where it stopped.
 
     Every store operation is idempotent (put-create of the same bytes included:
     a retry that finds its own earlier write raises `ObjectExistsError`, which
     callers of content-addressed keys treat as success after a size check).
+    Other errors (not found, permission, other 4xx) are never retried.
+
+    Called on the main thread, each request runs on a daemon thread and is
+    waited for in slices (`snaparc.mirror.workers`), so a signal interrupts
+    the wait at once, whatever the request is doing; backoff sleeps are
+    interruptible too.
     """
 
     def __init__(
         self,
         inner: Store,
         *,
-        attempts: int = 5,
+        retries: int = 5,
         base_delay: float = 0.2,
         max_delay: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.inner = inner
-        self.attempts = attempts
+        self.retries = retries
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.stats = TransferStats()
         self._sleep = sleep
 
+    def _backoff(self, attempt: int) -> None:
+        self.stats.add(retries=1)
+        delay = min(self.max_delay, self.base_delay * 2**attempt)
+        self._sleep(random.uniform(0, delay))
+
     def _retry(self, fn: Callable[[], T]) -> T:
-        for attempt in range(self.attempts):
+        for attempt in range(self.retries + 1):
             try:
-                return fn()
+                self.stats.add(requests=1)
+                return off_main(fn)
             except TransientStoreError:
-                if attempt == self.attempts - 1:
+                if attempt == self.retries:
                     raise
-                delay = min(self.max_delay, self.base_delay * 2**attempt)
-                self._sleep(random.uniform(0, delay))
+                self._backoff(attempt)
+        raise AssertionError("unreachable")
+
+    def _read(self, key: str, start: int, end: int | None) -> bytes:
+        """Bytes `[start, end)` (`end=None`: to the end of the object), resuming
+        after a broken read with a range request for the rest."""
+        got: list[bytes] = []
+        offset = start
+        for attempt in range(self.retries + 1):
+            request: Callable[[], bytes]
+            if end is None and offset == start:
+                request = partial(self.inner.get, key)
+            else:
+                assert end is not None
+                request = partial(self.inner.get_range, key, offset, end)
+            try:
+                self.stats.add(requests=1)
+                data = off_main(request)
+            except TransientStoreError as exc:
+                if isinstance(exc, PartialReadError):
+                    self.stats.add(received=len(exc.received))
+                    got.append(exc.received)
+                    offset += len(exc.received)
+                    end = exc.end if end is None else end
+                if attempt == self.retries:
+                    raise
+                self._backoff(attempt)
+                continue
+            self.stats.add(received=len(data))
+            if not got:
+                return data
+            got.append(data)
+            return b"".join(got)
         raise AssertionError("unreachable")
 
     def describe(self, key: str = "") -> str:
         return self.inner.describe(key)
 
     def get(self, key: str) -> bytes:
-        return self._retry(lambda: self.inner.get(key))
+        return self._read(key, 0, None)
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
-        return self._retry(lambda: self.inner.get_range(key, start, end))
+        if start < 0 or end < start:
+            raise ValueError(f"bad range [{start}, {end})")
+        return self._read(key, start, end)
 
     def head(self, key: str) -> ObjectInfo | None:
         return self._retry(lambda: self.inner.head(key))
 
     def put(self, key: str, data: bytes, *, mode: PutMode) -> None:
         self._retry(lambda: self.inner.put(key, data, mode=mode))
+        self.stats.add(sent=len(data))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         return iter(self._retry(lambda: list(self.inner.list(prefix))))
@@ -405,17 +497,22 @@ class RetryingStore:
 
 def open_store(
     url: MirrorURL, *, settings: S3Settings | None = None, create: bool = False
-) -> Store:
+) -> RetryingStore:
     """The store for `url`, wrapped in `RetryingStore`.
 
     `create` makes a missing mirror directory (push); buckets are never
-    created. `settings` defaults to `s3_settings()` from the environment.
+    created. `settings` defaults to `s3_settings()` from the environment; its
+    transfer settings (idle timeout, retries) apply to every request.
     """
     inner: Store
+    transfer: TransferSettings
     if url.scheme == "file":
+        transfer = settings.transfer if settings is not None else transfer_settings()
         inner = DirStore(Path(url.path), create=create)
     else:
         from snaparc.mirror.s3 import S3Store
 
-        inner = S3Store(url.bucket, url.prefix, settings or s3_settings())
-    return RetryingStore(inner)
+        settings = settings or s3_settings()
+        transfer = settings.transfer
+        inner = S3Store(url.bucket, url.prefix, settings)
+    return RetryingStore(inner, retries=transfer.retries)

@@ -14,7 +14,11 @@ the URL explicitly (`./odd:name/`).
 
 S3 settings come from flags, then the usual AWS environment variables
 (read here, once, by `s3_settings`). Plain-http endpoints are refused unless
-they are loopback addresses or `allow_http` is set.
+they are loopback addresses or `allow_http` is set. The transfer settings
+every store request obeys (the idle time after which a request that makes no
+progress is abandoned, and how often a failed request is retried) come from
+flags, then `SNAPARC_IDLE_TIMEOUT` and `SNAPARC_RETRIES` (`transfer_settings`;
+spec/MIRROR.md, "Timeouts and retries").
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -136,6 +140,75 @@ def parse_target(text: str) -> MirrorTarget:
     return MirrorTarget(parse_url(base), ref=ref, archive_id=archive)
 
 
+# --- transfer settings -----------------------------------------------------------
+
+DEFAULT_IDLE_TIMEOUT = 30.0
+DEFAULT_RETRIES = 5
+MAX_IDLE_TIMEOUT = 24 * 3600.0
+MAX_RETRIES = 100
+IDLE_TIMEOUT_ENV = "SNAPARC_IDLE_TIMEOUT"
+RETRIES_ENV = "SNAPARC_RETRIES"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    """How every store request is bounded (spec/MIRROR.md, "Timeouts and retries").
+
+    `idle_timeout`: seconds a request may make no progress (connect, or no
+    byte received) before it is abandoned and retried; `retries`: how many
+    times a failed request is retried before the command fails (exit 10).
+    """
+
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+
+
+def transfer_settings(
+    *,
+    idle_timeout: float | None = None,
+    retries: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> TransferSettings:
+    """Flags first (`--idle-timeout`, `--retries`), then SNAPARC_IDLE_TIMEOUT
+    and SNAPARC_RETRIES, then the defaults (30 s, 5 retries)."""
+    env = os.environ if env is None else env
+    if idle_timeout is None and env.get(IDLE_TIMEOUT_ENV):
+        idle_timeout = _number(env[IDLE_TIMEOUT_ENV], IDLE_TIMEOUT_ENV, float)
+    if retries is None and env.get(RETRIES_ENV):
+        retries = int(_number(env[RETRIES_ENV], RETRIES_ENV, int))
+    idle = DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout
+    count = DEFAULT_RETRIES if retries is None else retries
+    return TransferSettings(check_idle_timeout(idle), check_retries(count))
+
+
+def _number(text: str, name: str, kind: type[float] | type[int]) -> float:
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise UsageError(f"{name} must be a number; got {text!r}") from None
+
+
+def check_idle_timeout(value: float, *, option: str = "--idle-timeout") -> float:
+    """Seconds, more than 0 and at most a day."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 < value <= MAX_IDLE_TIMEOUT:
+        raise UsageError(
+            f"{option} (or {IDLE_TIMEOUT_ENV}) must be seconds, more than 0 and at most "
+            f"{MAX_IDLE_TIMEOUT:.0f}; got {value!r}"
+        )
+    return float(value)
+
+
+def check_retries(value: int, *, option: str = "--retries") -> int:
+    """A whole number from 0 to MAX_RETRIES."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+        raise UsageError(
+            f"{option} (or {RETRIES_ENV}) must be a whole number from 0 to {MAX_RETRIES}; "
+            f"got {value!r}"
+        )
+    return value
+
+
 # --- S3 settings ---------------------------------------------------------------
 
 
@@ -149,9 +222,13 @@ class S3Settings:
     secret_access_key: str | None = None
     session_token: str | None = None
     allow_http: bool = False
+    transfer: TransferSettings = field(default_factory=TransferSettings)
 
     def __repr__(self) -> str:
-        return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, ...)"
+        return (
+            f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, "
+            f"transfer={self.transfer!r}, ...)"
+        )
 
 
 def _is_loopback(host: str) -> bool:
@@ -168,6 +245,7 @@ def s3_settings(
     endpoint: str | None = None,
     region: str | None = None,
     allow_http: bool = False,
+    transfer: TransferSettings | None = None,
     env: Mapping[str, str] | None = None,
 ) -> S3Settings:
     """Flags first, then AWS_ENDPOINT_URL, AWS_REGION / AWS_DEFAULT_REGION,
@@ -194,4 +272,5 @@ def s3_settings(
         secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
         session_token=env.get("AWS_SESSION_TOKEN") or None,
         allow_http=http,
+        transfer=transfer if transfer is not None else transfer_settings(env=env),
     )

@@ -23,7 +23,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from snaparc.publish.claims import remove_tree
+from snaparc.publish.claims import disown, own, remove_tree
 
 Kind = Literal["tmp", "staging", "old"]
 
@@ -102,3 +102,40 @@ def clean_stale(parent: Path, target_name: str, *, numbered: bool = False) -> li
             path.unlink(missing_ok=True)
         removed.append(path)
     return removed
+
+
+def adopt_stale(parent: Path, target_name: str) -> Path | None:
+    """Take over the largest temp file a dead process of this host left for
+    `target_name`, for a command that resumes from it (pull).
+
+    It is renamed to a temp name this process claims (`own`), so Ctrl-C
+    removes it, a later run may adopt it in turn if this one is killed, and
+    `clean_stale` leaves it alone while this process lives. Returns its new
+    path, or None when there is none.
+    """
+    pattern = re.compile(rf"\.{re.escape(target_name)}\.snaparc-tmp-([^-]*)(?:-|$)")
+    best: tuple[int, Path] | None = None
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return None
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = _stale_pid(m.group(1))
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        size = entry.stat(follow_symlinks=False).st_size
+        if best is None or size > best[0]:
+            best = (size, Path(entry.path))
+    if best is None:
+        return None
+    mine = temp_name(parent, target_name, "tmp")
+    own(mine, is_dir=False)
+    try:
+        os.rename(best[1], mine)
+    except OSError:
+        disown(mine)
+        return None
+    return mine

@@ -14,6 +14,7 @@ import pytest
 
 from snaparc.mirror.store import DirStore, MemoryStore, Store
 from snaparc.mirror.url import S3Settings, s3_settings
+from tests.mirror.faultproxy import FaultProxy
 
 _bucket_ids = itertools.count()
 _CREDS = {
@@ -33,6 +34,28 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def _fault_proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(moto_endpoint)
+    assert parts.hostname is not None and parts.port is not None
+    proxy = FaultProxy((parts.hostname, parts.port))
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def fault_proxy(_fault_proxy: FaultProxy) -> Iterator[FaultProxy]:
+    """The fault-injecting proxy in front of the moto server, with no faults
+    and an empty request log (tests/mirror/faultproxy.py)."""
+    _fault_proxy.reset()
+    yield _fault_proxy
+    _fault_proxy.reset()
 
 
 @pytest.fixture

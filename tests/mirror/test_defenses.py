@@ -91,11 +91,11 @@ class _Flaky(MemoryStore):
 def test_retrying_store_retries_transient_errors_only(archive_v1: Path, tmp_path: Path) -> None:
     sleeps: list[float] = []
     flaky = _Flaky(failures=3)
-    store = RetryingStore(flaky, attempts=4, sleep=sleeps.append)
+    store = RetryingStore(flaky, retries=3, sleep=sleeps.append)
     push_file(archive_v1, store, ref="main", jobs=1)
     assert len(sleeps) == 3 and flaky.failures == 0
     pull_archive(TARGET, tmp_path / "o", store=store)
     assert (tmp_path / "o").read_bytes() == archive_v1.read_bytes()
-    hopeless = RetryingStore(_Flaky(failures=10), attempts=3, sleep=sleeps.append)
+    hopeless = RetryingStore(_Flaky(failures=10), retries=2, sleep=sleeps.append)
     with pytest.raises(TransientStoreError):
         push_file(archive_v1, hopeless)

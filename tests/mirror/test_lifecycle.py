@@ -187,12 +187,20 @@ def test_pull_of_an_archive_removed_and_collected_midway_fails_cleanly(
         def __getattr__(self, name: str) -> object:
             return getattr(self.inner, name)
 
-        def get(self, key: str) -> bytes:
-            data = self.inner.get(key)
+        def _race(self, key: str) -> None:
             if key.startswith("blobs/") and not fired:
                 fired.append(key)
                 remove_archive(self.inner, r.archive_id, force=True)
                 collect_garbage(self.inner)
+
+        def get(self, key: str) -> bytes:
+            data = self.inner.get(key)
+            self._race(key)
+            return data
+
+        def get_range(self, key: str, start: int, end: int) -> bytes:
+            data = self.inner.get_range(key, start, end)  # mirror reads are ranged
+            self._race(key)
             return data
 
     monkeypatch.setattr(store_mod, "open_store", lambda *a, **k: Racing(inner))
