@@ -192,10 +192,43 @@ def test_not_found_is_exit_10(repo: str, tmp_path: Path) -> None:
     _refused(f"{repo}@sha256:{'1' * 64}", tmp_path, 10)
 
 
-def test_no_registry_is_exit_10(tmp_path: Path) -> None:
+def test_no_registry_is_exit_10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
+
+    from snaparc.mirror.oci import client as client_mod
+
+    monkeypatch.setattr(client_mod, "_sleep", lambda s: None)  # refused, retried, given up
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     _refused(f"oci://127.0.0.1:{port}/team/x:v1", tmp_path, 10)
+
+
+def test_transient_failures_are_retried_then_given_up(
+    pushed: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from snaparc.mirror.oci import client as client_mod
+    from snaparc.mirror.oci.client import RegistryError
+
+    real = RegistryClient._send
+    calls: list[str] = []
+    fail = {"n": 2}
+
+    def flaky(self: RegistryClient, method: str, url: str, headers: Any, body: Any) -> Any:
+        calls.append(method)
+        if method == "GET" and "/manifests/" in url and fail["n"] > 0:
+            fail["n"] -= 1
+            raise RegistryError("connection reset (test)")
+        return real(self, method, url, headers, body)
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(client_mod, "_sleep", sleeps.append)
+    monkeypatch.setattr(RegistryClient, "_send", flaky)
+    assert snaparc.verify(pushed).archive_id  # two resets, then it works
+    assert len(sleeps) == 2
+    fail["n"] = 100
+    with pytest.raises(SnaparcError) as info:
+        snaparc.verify(pushed)
+    assert info.value.exit_code == 10
+    assert len(sleeps) == 2 + client_mod.RETRIES

@@ -25,9 +25,11 @@ import base64
 import http.client
 import json
 import os
+import random
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,9 @@ from snaparc.mirror.oci.url import OCITarget, is_loopback
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TIMEOUT = 60.0
+RETRIES = 3  # after the first attempt, for transient failures of replayable requests
+RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+_sleep = time.sleep  # tests replace it
 MAX_ERROR_BODY = 4096
 MAX_REDIRECTS = 3
 
@@ -208,6 +213,33 @@ class RegistryClient:
                 + ("" if self.plain_http else " (https; a loopback registry is spoken to in http)")
             ) from None
 
+    def _send_retrying(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | Iterable[bytes] | None,
+        replayable: bool,
+    ) -> Response:
+        """`_send`, retried with exponential backoff and jitter on connection
+        failures, timeouts and HTTP 408, 429 and 5xx, when the request can be
+        sent again as it is (no streamed body; a PATCH never: its chunk may
+        have arrived, `_upload_chunks` asks the registry instead)."""
+        replayable = replayable and method != "PATCH"
+        for attempt in range(RETRIES + 1):
+            last = attempt == RETRIES or not replayable
+            try:
+                resp = self._send(method, url, headers, body)
+            except RegistryError:
+                if last:
+                    raise
+            else:
+                if resp.status not in RETRY_STATUSES or last:
+                    return resp
+                resp.close()
+            _sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
     def request(
         self,
         method: str,
@@ -236,7 +268,7 @@ class RegistryClient:
                 hdrs["Authorization"] = auth
             else:
                 hdrs.pop("Authorization", None)
-            resp = self._send(method, url, hdrs, payload)
+            resp = self._send_retrying(method, url, hdrs, payload, stream is None)
             if resp.status == 401 and attempt == 0 and stream is None:
                 challenge = resp.header("WWW-Authenticate") or ""
                 resp.close()
@@ -254,7 +286,7 @@ class RegistryClient:
             hdrs.pop("Authorization", None)  # never to a redirect target
             if self._auth and self._same_origin(url):
                 hdrs["Authorization"] = self._auth
-            resp = self._send(method, url, hdrs, None)
+            resp = self._send_retrying(method, url, hdrs, None, True)
         if resp.status in ok:
             if body is not None or stream is not None:
                 self.bytes_sent += int(hdrs.get("Content-Length", "0"))
