@@ -31,7 +31,7 @@ from snaparc.errors import (
 )
 from snaparc.format.safetensors import parse_header
 
-from .conftest import Arena, Rejecter
+from .conftest import Arena, NonSeekable, Rejecter
 from .forge import FileSpec, forge
 
 WEIGHTS = "adapter/adapter_model.safetensors"
@@ -239,3 +239,18 @@ def _not_bound() -> bytes:
         }
 
     return forge(files_with(GOOD), metadata=SNAPSHOT_META, manifest_hook=hook, version="1.1").data
+
+
+def test_cat_tensor_writes_nothing_when_the_header_disagrees(arena: Arena) -> None:
+    archive = arena.write_archive(_with_index(_rename))
+    for seekable in (True, False):
+        out = io.BytesIO()
+        with pytest.raises(CorruptArchiveError):
+            if seekable:
+                with open(archive, "rb") as f:
+                    cat_file(f, WEIGHTS, out, tensor="base_model.model.other.lora_A.weight")
+            else:
+                stream = NonSeekable(archive.read_bytes())
+                cat_file(stream, WEIGHTS, out, tensor="base_model.model.other.lora_A.weight")  # type: ignore[arg-type]
+        assert out.getvalue() == b""
+    arena.assert_untouched()
