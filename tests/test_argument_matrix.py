@@ -340,7 +340,7 @@ BAD: dict[str, dict[str, list[str]]] = {
         **LIMITS,
     },
     "ls": {"ARCHIVE": SOURCE, **LIMITS},
-    "cat": {"ARCHIVE": SOURCE, "PATH": EMPTY, "--threads": THREADS, **LIMITS},
+    "cat": {"ARCHIVE": SOURCE, "PATH": EMPTY, "--tensor": EMPTY, "--threads": THREADS, **LIMITS},
     # --adapter-name is left out: an invalid name is an export error (exit 9),
     # as tests/hf/test_hf_cli.py requires, because the store defines the names.
     "export": {"--store": EMPTY, "--base": EMPTY, "--adapter-path": EMPTY, "--processor": EMPTY},

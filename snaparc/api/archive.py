@@ -373,16 +373,26 @@ def cat(
     threads: int = 0,
     limits: Limits | None = None,
     s3: S3Settings | None = None,
+    tensor: str | None = None,
 ) -> Catted:
-    """Write one file's bytes to `out`, after both digests of them matched."""
+    """Write one file's bytes to `out`, after both digests of them matched; with
+    `tensor`, only that tensor's bytes (its range from the tensor index)."""
     from snaparc.archive.catfile import cat_file
 
     r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
     if not isinstance(path, str) or not path:
         raise UsageError("PATH is empty: name a file inside the archive (`snaparc ls` lists them)")
+    if tensor is not None and (not isinstance(tensor, str) or not tensor):
+        raise UsageError(
+            "--tensor is empty: name a tensor of the file (`snaparc ls --tensors` lists them)"
+        )
     with r.open() as (opened, _):
-        entry = cat_file(opened, path, out, limits=r.limits, threads=r.threads)
-    return Catted(entry.path, entry.size, entry.blob)
+        entry, found = cat_file(
+            opened, path, out, limits=r.limits, threads=r.threads, tensor=tensor
+        )
+    if found is None:
+        return Catted(entry.path, entry.size, entry.blob)
+    return Catted(entry.path, found.end - found.begin, entry.blob, found.name)
 
 
 # --- unpack ---------------------------------------------------------------------------

@@ -155,11 +155,12 @@ class Listed(Result):
 @dataclass(frozen=True, slots=True)
 class Catted(Result):
     path: str
-    size: int
-    sha256: str
+    size: int  # the bytes written: the file's, or the tensor's
+    sha256: str  # the file's
+    tensor: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256}
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "tensor": self.tensor}
 
 
 @dataclass(frozen=True, slots=True)

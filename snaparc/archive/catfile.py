@@ -3,6 +3,11 @@
 From a seekable archive only the frames of that file's blob are read. No
 byte reaches `out` before both digests matched: the bytes are spooled (in
 memory up to SPOOL_MEMORY, then in a temp file) and copied out afterwards.
+
+With `tensor`, only that tensor's bytes are copied out: its range comes from
+the manifest's tensor index, which the blob's header is checked against. The
+whole blob is still read and verified (its digests cover the whole file; the
+format has no digest of a part of a blob).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from snaparc.archive.sink import DISCARD, BlobWriter
 from snaparc.errors import IntegrityError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
+from snaparc.format.safetensors import TensorInfo
 
 SPOOL_MEMORY = 64 * 1024 * 1024
 
@@ -29,17 +35,38 @@ def find_file(manifest: Manifest, path: str) -> FileEntry:
     raise UsageError(f"no file {path!r} in the archive", path=path)
 
 
+def find_tensor(manifest: Manifest, entry: FileEntry, name: str) -> TensorInfo:
+    index = manifest.tensors.get(entry.blob)
+    if index is None:
+        raise UsageError(
+            f"{entry.path!r} has no tensor index (a snapshot safetensors file of a "
+            "format 1.1 archive has one)",
+            path=entry.path,
+        )
+    for t in index:
+        if t.name == name:
+            return t
+    raise UsageError(
+        f"no tensor {name!r} in {entry.path!r} (`snaparc ls --tensors` lists them)",
+        path=entry.path,
+    )
+
+
 class _Capture:
     """A sink that keeps one blob's bytes."""
 
-    def __init__(self, path: str, spool: BinaryIO) -> None:
+    def __init__(self, path: str, spool: BinaryIO, tensor: str | None) -> None:
         self.path = path
         self.spool = spool
+        self.tensor_name = tensor
         self.blob: str | None = None
         self.entry: FileEntry | None = None
+        self.tensor: TensorInfo | None = None
 
     def begin(self, manifest: Manifest, archive_id: str) -> None:
         self.entry = find_file(manifest, self.path)
+        if self.tensor_name is not None:
+            self.tensor = find_tensor(manifest, self.entry, self.tensor_name)
         self.blob = self.entry.blob
 
     def open_blob(self, blob: BlobEntry) -> BlobWriter:
@@ -62,12 +89,18 @@ def cat_file(
     *,
     limits: Limits = DEFAULT_LIMITS,
     threads: int | None = None,
-) -> FileEntry:
+    tensor: str | None = None,
+) -> tuple[FileEntry, TensorInfo | None]:
+    """Write file `path` (or one `tensor` of it) to `out`, verified; return its
+    entry and the tensor written, if one was asked for."""
     archive = as_input(source)
+    found: TensorInfo | None = None
     with cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)) as spool:
         if archive.seekable:
             index = open_index(archive, limits=limits)
             entry = find_file(index.manifest, path)
+            if tensor is not None:
+                found = find_tensor(index.manifest, entry, tensor)
             blob = index.manifest.blob_index()[entry.blob]
             if blob.external:
                 raise IntegrityError(
@@ -75,11 +108,25 @@ def cat_file(
                 )
             read_blob(archive.stream, index, blob, spool)
         else:
-            sink = _Capture(path, spool)
+            sink = _Capture(path, spool, tensor)
             read_archive(archive, sink, threads=threads, limits=limits)
             assert sink.entry is not None
-            entry = sink.entry
-        spool.seek(0)
-        shutil.copyfileobj(spool, out, 1 << 20)
+            entry, found = sink.entry, sink.tensor
+        if found is None:
+            spool.seek(0)
+            shutil.copyfileobj(spool, out, 1 << 20)
+        else:
+            _copy_range(spool, out, found.begin, found.end)
     out.flush()
-    return entry
+    return entry, found
+
+
+def _copy_range(src: BinaryIO, out: BinaryIO, begin: int, end: int) -> None:
+    src.seek(begin)
+    left = end - begin
+    while left:
+        data = src.read(min(left, 1 << 20))
+        if not data:
+            raise IntegrityError("the verified blob is shorter than its tensor index says")
+        out.write(data)
+        left -= len(data)

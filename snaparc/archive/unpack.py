@@ -19,9 +19,11 @@ from typing import BinaryIO, cast
 from snaparc.archive.input import ArchiveInput, OpenBase
 from snaparc.archive.reader import ReadReport, read_archive
 from snaparc.archive.sink import DISCARD, BlobSink, BlobWriter, ThinSink
+from snaparc.archive.tensors import TensorProfiles
 from snaparc.errors import DiskFullError, MissingBlobError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, FileEntry, Manifest
+from snaparc.format.safetensors import HeadCollector
 from snaparc.progress import Progress
 from snaparc.publish import NewFileWriter, StagingDir, os_error
 
@@ -136,6 +138,22 @@ def fill_from_base(sink: ThinSink, manifest: Manifest, open_base: OpenBase | Non
     return sum(b.size for b in external.values())
 
 
+class _Watched:
+    """A blob writer that also feeds the thin archive's safetensors check: a blob
+    taken from the base must meet the thin archive's own rules (profile, index)."""
+
+    def __init__(self, writer: BlobWriter, head: HeadCollector) -> None:
+        self.writer = writer
+        self.head = head
+
+    def write(self, data: memoryview, /) -> object:
+        self.head.feed(data)
+        return self.writer.write(data)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def _external_by_index(
     sink: BlobSink, base: ArchiveInput, manifest: Manifest, external: dict[str, BlobEntry]
 ) -> None:
@@ -144,9 +162,14 @@ def _external_by_index(
     index = open_index(base)
     _check_base(index.archive_id, index.manifest, manifest, external, base.name)
     in_base = index.manifest.blob_index()
+    profiles = TensorProfiles(manifest)
     for blob in external.values():
         writer = sink.open_blob(blob)
-        read_blob(base.stream, index, in_base[blob.sha256], cast(BinaryIO, writer))
+        head = profiles.collector(blob)
+        out = writer if head is None else _Watched(writer, head)
+        read_blob(base.stream, index, in_base[blob.sha256], cast(BinaryIO, out))
+        if head is not None:
+            profiles.check(blob, head)
         writer.close()
         sink.blob_done(blob)
 
@@ -179,17 +202,29 @@ class _BaseBlobs:
         self._manifest = manifest
         self._external = external
         self._base = base
+        self._profiles = TensorProfiles(manifest)  # the thin archive's rules
+        self._heads: dict[str, HeadCollector] = {}
 
     def begin(self, manifest: Manifest, archive_id: str) -> None:
         _check_base(archive_id, manifest, self._manifest, self._external, self._base)
 
     def open_blob(self, blob: BlobEntry) -> BlobWriter:
         mine = self._external.get(blob.sha256)
-        return self._tree.open_blob(mine) if mine is not None else DISCARD
+        if mine is None:
+            return DISCARD
+        writer = self._tree.open_blob(mine)
+        head = self._profiles.collector(mine)
+        if head is None:
+            return writer
+        self._heads[mine.sha256] = head
+        return _Watched(writer, head)
 
     def blob_done(self, blob: BlobEntry) -> None:
         mine = self._external.get(blob.sha256)
         if mine is not None:
+            head = self._heads.pop(mine.sha256, None)
+            if head is not None:
+                self._profiles.check(mine, head)
             self._tree.blob_done(mine)
 
 

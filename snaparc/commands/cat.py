@@ -14,6 +14,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "archive", metavar="ARCHIVE", help="archive path, - for stdin, or a mirror URL:REF"
     )
     p.add_argument("path", metavar="PATH", help="the file's path inside the archive")
+    p.add_argument(
+        "--tensor",
+        metavar="NAME",
+        help="write only this tensor's bytes (a safetensors file with a tensor index; "
+        "`snaparc ls --tensors` lists them)",
+    )
     add_threads(p)
     add_limits(p)
     p.set_defaults(func=run)
@@ -22,5 +28,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from snaparc.api import cat
 
-    cat(args.archive, args.path, sys.stdout.buffer, limits=limits_from(args), threads=args.threads)
+    cat(
+        args.archive,
+        args.path,
+        sys.stdout.buffer,
+        limits=limits_from(args),
+        threads=args.threads,
+        tensor=args.tensor,
+    )
     return 0

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from hf_fakes import FakeProcessor
-from snaparc_testlib import safetensors_file
+from snaparc_testlib import run_snaparc, safetensors_file
 
 from snaparc.archive.listing import read_listing
 from snaparc.cli import main
@@ -120,3 +120,38 @@ def test_ls_tensors_of_a_mirror_target(
     mirror = tmp_path / "mirror"
     assert main(["push", str(out), str(mirror), "--ref", "adapter", "-q"]) == 0
     assert ls_json(f"{mirror}:adapter", capsys=capsys) == ls_json(str(out), capsys=capsys)
+
+
+# --- cat --tensor --------------------------------------------------------------------
+
+
+def cat_tensor(*argv: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    proc = run_snaparc("cat", *argv, stdin=stdin)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_cat_tensor_writes_exactly_its_bytes_from_a_file_a_pipe_and_a_mirror(
+    fake_store: Store, tmp_path: Path
+) -> None:
+    data = weights()
+    out = packed(fake_store, tmp_path, data)
+    mirror = tmp_path / "mirror"
+    assert main(["push", str(out), str(mirror), "--ref", "adapter", "-q"]) == 0
+    for t in parse_header(data, len(data)).tensors:
+        want = data[t.begin : t.end]
+        assert cat_tensor(str(out), WEIGHTS, "--tensor", t.name) == (0, want, b"")
+        assert cat_tensor("-", WEIGHTS, "--tensor", t.name, stdin=out.read_bytes())[:2] == (
+            0,
+            want,
+        )
+        assert cat_tensor(f"{mirror}:adapter", WEIGHTS, "--tensor", t.name)[:2] == (0, want)
+
+
+def test_cat_tensor_of_an_unknown_tensor_or_file_without_index_is_a_usage_error(
+    fake_store: Store, tmp_path: Path
+) -> None:
+    out = packed(fake_store, tmp_path, weights())
+    code, stdout, stderr = cat_tensor(str(out), WEIGHTS, "--tensor", "no.such.tensor")
+    assert (code, stdout) == (2, b"") and b"ls --tensors" in stderr
+    code, stdout, stderr = cat_tensor(str(out), "snapshot_manifest.json", "--tensor", "x")
+    assert (code, stdout) == (2, b"") and b"no tensor index" in stderr

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from snaparc_testlib import lora_weights, safetensors_file
 
+from snaparc.api import unpack as unpack_path
 from snaparc.api import verify
 from snaparc.archive.catfile import cat_file
 from snaparc.cli import main
@@ -31,7 +32,7 @@ from snaparc.errors import (
 )
 from snaparc.format.safetensors import parse_header
 
-from .conftest import Arena, Rejecter
+from .conftest import Arena, NonSeekable, Rejecter
 from .forge import FileSpec, forge
 
 WEIGHTS = "adapter/adapter_model.safetensors"
@@ -239,3 +240,59 @@ def _not_bound() -> bytes:
         }
 
     return forge(files_with(GOOD), metadata=SNAPSHOT_META, manifest_hook=hook, version="1.1").data
+
+
+def test_cat_tensor_writes_nothing_when_the_header_disagrees(arena: Arena) -> None:
+    archive = arena.write_archive(_with_index(_rename))
+    for seekable in (True, False):
+        out = io.BytesIO()
+        with pytest.raises(CorruptArchiveError):
+            if seekable:
+                with open(archive, "rb") as f:
+                    cat_file(f, WEIGHTS, out, tensor="base_model.model.other.lora_A.weight")
+            else:
+                stream = NonSeekable(archive.read_bytes())
+                cat_file(stream, WEIGHTS, out, tensor="base_model.model.other.lora_A.weight")  # type: ignore[arg-type]
+        assert out.getvalue() == b""
+    arena.assert_untouched()
+
+
+# --- thin archives: a blob taken from the base meets the thin archive's rules -------
+
+
+def _thin_pair(weights: bytes) -> tuple[bytes, bytes]:
+    """A plain base storing `weights` as x.bin, and a snapshot thin archive whose
+    adapter_model.safetensors is that blob, external."""
+    base = forge([FileSpec("x.bin", weights), FileSpec("run.sh", b"#!/bin/sh\n")])
+    base_id = hashlib.sha256(base.manifest_bytes).hexdigest()
+    wanted = hashlib.sha256(weights).hexdigest()
+
+    def hook(obj: dict[str, Any], blobs: dict[str, bytes]) -> None:
+        for blob in obj["blobs"]:
+            if blob["digests"]["sha256"] == wanted:
+                blob["external"] = True
+        obj["base"] = base_id
+
+    thin = forge(files_with(weights), metadata=SNAPSHOT_META, manifest_hook=hook)
+    return base.data, thin.data
+
+
+def test_a_thin_archive_refuses_bad_weights_taken_from_its_base(arena: Arena) -> None:
+    base_data, thin_data = _thin_pair(POLYGLOT)
+    base = arena.write_archive(base_data, "base.dlmsnap")
+    thin = arena.write_archive(thin_data, "thin.dlmsnap")
+    assert main(["verify", str(base), "-q"]) == 0  # a plain archive carries any bytes
+    mirror = arena.archive_dir / "mirror"
+    assert main(["push", str(base), str(mirror), "--ref", "base", "-q"]) == 0
+    for base_arg in (str(base), f"{mirror}:base"):  # random access, then a stream
+        with pytest.raises(SafetensorsError):
+            unpack_path(thin, arena.target, base=base_arg, threads=2)
+        arena.assert_untouched()
+
+
+def test_a_thin_archive_takes_good_weights_from_its_base(arena: Arena) -> None:
+    base_data, thin_data = _thin_pair(GOOD)
+    base = arena.write_archive(base_data, "base.dlmsnap")
+    thin = arena.write_archive(thin_data, "thin.dlmsnap")
+    unpack_path(thin, arena.target, base=base, threads=2)
+    assert (arena.target / WEIGHTS).read_bytes() == GOOD
