@@ -4,15 +4,22 @@ Layering (spec/MIRROR.md is normative):
 
 - `url`: parse `URL[:REF|@ID]`; read AWS settings once.
 - `store`: one small protocol per capability (get, get_range, put, head,
-  list, delete), the error classes, `DirStore`, `MemoryStore`, and `RetryingStore`.
-  Stores know nothing of archives.
-- `s3`: `S3Store` on obstore (imported only when an `s3://` URL is opened).
+  list, delete), the error classes, `DirStore`, `MemoryStore`, and `RetryingStore`
+  (bounded retries with backoff, resumed reads, transfer counters). Stores
+  know nothing of archives.
+- `s3`: `S3Store` on obstore (imported only when an `s3://` URL is opened);
+  the idle timeout bounds every request.
+- `workers`: store requests off the main thread (daemon workers, waits a
+  signal interrupts).
+- `fetch`: an archive record's bytes as a stream read in bounded ranges,
+  every part checked (and, for a resumed pull, read from a killed pull's file).
 - `layout`: object keys, the archive record and its canonical bytes, how an
   archive's frames map onto mirror objects. Pure; no I/O.
 - `push`: verify an archive, upload what the mirror lacks, then the record,
   then the ref.
-- `pull`: resolve a ref, stream the rebuilt archive (`open_mirror_archive`),
-  check it with the verified reader, publish byte-identical `.dlmsnap` files.
+- `pull`: resolve a ref, stream the rebuilt archive (`open_mirror_input`),
+  check it with the verified reader, publish byte-identical `.dlmsnap` files,
+  resuming after a kill.
 - `lock`: leased locks in `locks/`: pushes share one kind, gc and `rm` of a
   record take the other (spec/MIRROR.md section 10).
 - `inventory`: one listing of the whole mirror, sorted by kind of key, and
