@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 from collections.abc import Iterator
@@ -155,20 +154,6 @@ def _fetched(stats: TransferStats | None, stream: object) -> str:
     )
 
 
-class _Tee:
-    """Reads from `src`, copying every byte read to `dst`."""
-
-    def __init__(self, src: BinaryIO, dst: BinaryIO) -> None:
-        self.src, self.dst = src, dst
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n)
-        self.dst.write(data)
-        self.count += len(data)
-        return data
-
-
 def pull_archive(
     target: str | MirrorTarget,
     output: Path,
@@ -190,7 +175,7 @@ def pull_archive(
     parts that still match the record are read from it instead of fetched;
     it is removed when this pull ends, whatever the outcome.
     """
-    from snaparc.archive.reader import read_archive
+    from snaparc.archive.copy import copy_verified
     from snaparc.publish import AtomicFile, adopt_stale, check_target, disown
 
     if isinstance(target, str):
@@ -214,11 +199,9 @@ def pull_archive(
             raw = cast(io.BufferedReader, source.stream).raw
             if progress is not None:
                 progress.detail = partial(_fetched, stats, raw)
-            tee = _Tee(source.stream, out.file)
-            teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
-            report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
-            while tee.read(1 << 20):
-                pass
+            report, copied = copy_verified(
+                source, out.file, threads=threads, limits=limits, progress=progress
+            )
             skipped = getattr(raw, "skipped", 0)
     finally:
         if cache is not None:
@@ -229,9 +212,9 @@ def pull_archive(
     return PullReport(
         report.archive_id,
         output,
-        tee.count,
+        copied,
         report.blobs_verified,
-        bytes_fetched=stats.bytes_received if stats else tee.count - skipped,
+        bytes_fetched=stats.bytes_received if stats else copied - skipped,
         retries=stats.retries if stats else 0,
         bytes_skipped=skipped,
     )

@@ -312,18 +312,6 @@ def open_oci_input(
         )
 
 
-class _Tee:
-    def __init__(self, src: BinaryIO, dst: BinaryIO) -> None:
-        self.src, self.dst = src, dst
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n)
-        self.dst.write(data)
-        self.count += len(data)
-        return data
-
-
 def pull_oci(
     target: OCITarget,
     output: Path,
@@ -337,16 +325,14 @@ def pull_oci(
 ) -> PullReport:
     """Rebuild the archive at `output`, byte-identical to the one pushed;
     nothing carries the name `output` unless every check passed."""
-    from snaparc.archive.reader import read_archive
+    from snaparc.archive.copy import copy_verified
     from snaparc.publish import AtomicFile
 
     with (
         open_oci_input(target, client=client, limits=limits, jobs=jobs) as source,
         AtomicFile(Path(output), force=force) as out,
     ):
-        tee = _Tee(source.stream, out.file)
-        teed = dataclasses.replace(source, stream=cast(BinaryIO, tee))
-        report = read_archive(teed, None, threads=threads, limits=limits, progress=progress)
-        while tee.read(1 << 20):
-            pass
-    return PullReport(report.archive_id, Path(output), tee.count, report.blobs_verified)
+        report, copied = copy_verified(
+            source, out.file, threads=threads, limits=limits, progress=progress
+        )
+    return PullReport(report.archive_id, Path(output), copied, report.blobs_verified)
