@@ -11,8 +11,7 @@ speak plain http to a registry that is not a loopback address.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +44,7 @@ from snaparc.sources.archive import (
 )
 
 if TYPE_CHECKING:
-    from snaparc.mirror.store import Store, TransferStats
+    from snaparc.mirror.store import TransferStats
 
 
 def _check_bool(value: object, option: str) -> bool:
@@ -246,19 +245,18 @@ def pull(
             manifest = read_listing(opened, limits=limits).manifest
         for bundle in bundles:
             bundle.check(manifest)
-    with _removed_while_read(store, where):
-        report = pull_archive(
-            pinned,
-            out,
-            store=store,
-            settings=s3,
-            jobs=jobs,
-            threads=threads,
-            limits=limits,
-            force=force,
-            resume=bool(resume),
-            progress=_meter(progress, None),
-        )
+    report = pull_archive(
+        pinned,
+        out,
+        store=store,
+        settings=s3,
+        jobs=jobs,
+        threads=threads,
+        limits=limits,
+        force=force,
+        resume=bool(resume),
+        progress=_meter(progress, None),
+    )
     written = tuple(publish_bundle(b, outs[b.kind]) for b in bundles)
     return Pulled(report, written)
 
@@ -384,24 +382,3 @@ def _timing(lease: float) -> LockTiming:
             f"lease must be a number of seconds from {MIN_LEASE} to 86400; got {lease!r}"
         )
     return LockTiming(lease=float(lease))
-
-
-@contextmanager
-def _removed_while_read(store: Store, where: MirrorTarget) -> Iterator[None]:
-    """A part missing because its record was removed (and gc took the parts)
-    while we read is a mirror-not-found failure (exit 10), not damage; a part
-    missing while its record is there stays damage (exit 1)."""
-    from snaparc.mirror.layout import record_key
-    from snaparc.mirror.pull import MirrorPartMissingError, resolve_archive_id
-    from snaparc.mirror.remove import ArchiveRemovedError
-
-    aid = resolve_archive_id(store, where)  # the one pull reads (pull resolves it again)
-    try:
-        yield
-    except MirrorPartMissingError:
-        if store.head(record_key(aid)) is None:
-            raise ArchiveRemovedError(
-                f"{where}: archive {aid} was removed from the mirror while it was read "
-                "(nothing was written)"
-            ) from None
-        raise

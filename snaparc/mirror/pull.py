@@ -52,6 +52,7 @@ from snaparc.progress import Progress, human_bytes
 
 __all__ = [
     "ArchiveNotFoundError",
+    "ArchiveRemovedError",
     "MirrorArchiveStream",
     "MirrorDigestError",
     "MirrorListing",
@@ -72,6 +73,10 @@ class RefNotFoundError(RemoteNotFoundError):
 
 class ArchiveNotFoundError(RemoteNotFoundError):
     """No archive record for this id in the mirror."""
+
+
+class ArchiveRemovedError(ArchiveNotFoundError):
+    """The archive was removed (and its parts collected) while it was being read."""
 
 
 def resolve_archive_id(store: Store, target: MirrorTarget) -> str:
@@ -129,9 +134,20 @@ def open_mirror_input(
     raw = MirrorArchiveStream(store, record, jobs=jobs, cache=cache)
     stream = io.BufferedReader(raw, buffer_size=1 << 20)
     with stream:
-        yield ArchiveInput(
-            cast(BinaryIO, stream), str(target), record.file_size, False, expected_id=aid
-        )
+        try:
+            yield ArchiveInput(
+                cast(BinaryIO, stream), str(target), record.file_size, False, expected_id=aid
+            )
+        except MirrorPartMissingError:
+            # A part missing because its record was removed (and gc took the
+            # parts) while we read is a mirror-not-found failure (exit 10), for
+            # every reading command alike; while the record is there, damage (1).
+            if store.head(record_key(aid)) is None:
+                raise ArchiveRemovedError(
+                    f"{target}: archive {aid} was removed from the mirror while it was read "
+                    "(nothing was written)"
+                ) from None
+            raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,8 @@ from snaparc.errors import IntegrityError, UsageError
 from snaparc.mirror.layout import decode_ref, record_key, ref_key
 from snaparc.mirror.lock import LockTiming, MirrorLock
 from snaparc.mirror.pull import ArchiveNotFoundError, RefNotFoundError
+from snaparc.mirror.pull import ArchiveRemovedError as ArchiveRemovedError  # re-exported
 from snaparc.mirror.store import ObjectNotFoundError, Store
-
-
-class ArchiveRemovedError(ArchiveNotFoundError):
-    """The archive was removed (and its parts collected) while it was being read."""
 
 
 class ArchiveInUseError(UsageError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -165,11 +166,12 @@ def test_gc_refuses_while_a_record_cannot_be_read(
     assert {i.key for i in store.list("")} == before
 
 
-def test_pull_of_an_archive_removed_and_collected_midway_fails_cleanly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("command", ["pull", "verify", "unpack"])
+def test_a_read_of_an_archive_removed_and_collected_midway_fails_cleanly(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pull that read the record, then lost its parts to rm + gc: exit 10,
-    no output, never wrong bytes."""
+    """A pull (or any reading command) that read the record, then lost its
+    parts to rm + gc: exit 10, no output, never wrong bytes."""
     import snaparc.mirror.store as store_mod
     from snaparc.mirror.remove import remove_archive
 
@@ -179,6 +181,7 @@ def test_pull_of_an_archive_removed_and_collected_midway_fails_cleanly(
     inner = _store(url)
     r = push_file(archive, inner, ref="main")
     fired: list[str] = []
+    race_lock = threading.Lock()
 
     class Racing:
         def __init__(self, store: Store) -> None:
@@ -188,27 +191,37 @@ def test_pull_of_an_archive_removed_and_collected_midway_fails_cleanly(
             return getattr(self.inner, name)
 
         def _race(self, key: str) -> None:
-            if key.startswith("blobs/") and not fired:
-                fired.append(key)
-                remove_archive(self.inner, r.archive_id, force=True)
-                collect_garbage(self.inner)
+            # The first read of a blob part removes and collects the archive;
+            # every read (in any fetch thread) waits for that to be done.
+            with race_lock:
+                if key.startswith("blobs/") and not fired:
+                    fired.append(key)
+                    remove_archive(self.inner, r.archive_id, force=True)
+                    collect_garbage(self.inner)
 
         def get(self, key: str) -> bytes:
-            data = self.inner.get(key)
             self._race(key)
-            return data
+            return self.inner.get(key)
 
         def get_range(self, key: str, start: int, end: int) -> bytes:
-            data = self.inner.get_range(key, start, end)  # mirror reads are ranged
             self._race(key)
-            return data
+            return self.inner.get_range(key, start, end)  # mirror reads are ranged
+
+    import snaparc.mirror.pull as pull_mod
 
     monkeypatch.setattr(store_mod, "open_store", lambda *a, **k: Racing(inner))
+    monkeypatch.setattr(pull_mod, "open_store", lambda *a, **k: Racing(inner))
     out = tmp_path / "out.dlmsnap"
+    dest = tmp_path / "tree"
+    calls = {
+        "pull": lambda: api.pull(f"{url}:main", out, jobs=1),
+        "verify": lambda: api.verify(f"{url}@{r.archive_id}"),
+        "unpack": lambda: api.unpack(f"{url}@{r.archive_id}", dest),
+    }
     with pytest.raises(ArchiveRemovedError) as info:
-        api.pull(f"{url}:main", out, jobs=1)
+        calls[command]()
     assert isinstance(info.value, RemoteNotFoundError) and info.value.exit_code == 10
-    assert fired and not out.exists()
+    assert fired and not out.exists() and not dest.exists()
     assert [p.name for p in tmp_path.iterdir() if "snaparc-tmp" in p.name] == []
 
 
