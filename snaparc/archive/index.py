@@ -182,3 +182,20 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
     check_digests(blob, hasher.digests())
     if head is not None:
         profiles.check(blob, head)
+
+
+def verified_index(
+    source: ArchiveInput, *, threads: int | None = None, limits: Limits = DEFAULT_LIMITS
+) -> ArchiveIndex:
+    """Verify a seekable archive whole (every byte, both digests), then index
+    it for random access; the index must describe the archive just verified
+    (what a push uploads from)."""
+    from snaparc.archive.reader import read_archive
+    from snaparc.errors import IOFailure
+
+    verified = read_archive(source, None, threads=threads, limits=limits)
+    source.stream.seek(0)
+    index = open_index(source, limits=limits)
+    if index.archive_id != verified.archive_id or index.frame_offsets[0] != 0:
+        raise IOFailure(f"{source.name} changed while it was read")
+    return index

@@ -169,8 +169,7 @@ def push_archive(
     """Verify `archive` (a seekable local input: a file or split volumes), then
     upload what `store` lacks, the record, the `signatures` (kind -> bytes,
     checked by the caller), the ref (steps 2 to 4 under a push lock)."""
-    from snaparc.archive.index import open_index
-    from snaparc.archive.reader import read_archive
+    from snaparc.archive.index import verified_index
 
     if ref is not None:
         check_ref_name(ref)
@@ -179,12 +178,7 @@ def push_archive(
     jobs = max(1, jobs)
     # Fail fast (missing bucket, no permission) before the long verification.
     next(iter(store.list("refs")), None)
-    f = archive.stream
-    verified = read_archive(archive, None, threads=threads, limits=limits)
-    f.seek(0)
-    index = open_index(archive, limits=limits)
-    if index.archive_id != verified.archive_id or index.frame_offsets[0] != 0:
-        raise IOFailure(f"{archive.name} changed while it was pushed")
+    index = verified_index(archive, threads=threads, limits=limits)
     with MirrorLock(store, "push", "push", timing=lock_timing) as lock:
         return _upload(
             archive,

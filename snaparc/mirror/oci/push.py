@@ -169,18 +169,13 @@ def push_oci(
     what the repository lacks (mounting it from the repository `mount_from`
     of the same registry where the registry can), then the manifest. Blobs
     above `chunk_size` bytes go up in resumable chunks."""
-    from snaparc.archive.index import open_index
-    from snaparc.archive.reader import read_archive
+    from snaparc.archive.index import verified_index
 
     if not archive.seekable:
         raise UsageError(f"push reads a local archive file, not {archive.name}")
     client.ping()  # fail fast (no registry, no permission) before the long verification
     f = archive.stream
-    verified = read_archive(archive, None, threads=threads, limits=limits)
-    f.seek(0)
-    index = open_index(archive, limits=limits)
-    if index.archive_id != verified.archive_id or index.frame_offsets[0] != 0:
-        raise IOFailure(f"{archive.name} changed while it was pushed")
+    index = verified_index(archive, threads=threads, limits=limits)
     manifest = index.manifest
     if manifest.base is not None:
         raise UsageError(
