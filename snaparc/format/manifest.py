@@ -42,6 +42,7 @@ from snaparc.format.safetensors import (
     profile_applies,
     span_bytes,
 )
+from snaparc.format.strictjson import Kind, strict_loads
 
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})")
 MAX_SAFE_INT = 2**53 - 1
@@ -323,21 +324,14 @@ def archive_id(manifest_bytes: bytes) -> str:
     return hashlib.sha256(manifest_bytes).hexdigest()
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ManifestError(f"manifest: duplicate JSON key {k!r}")
-        out[k] = v
-    return out
-
-
-def _no_float(text: str) -> Any:
-    raise ManifestError(f"manifest: floating-point number {text!r} (only integers are allowed)")
-
-
-def _no_constant(text: str) -> Any:
-    raise ManifestError(f"manifest: {text} is not JSON")
+def _refuse(kind: Kind, detail: str) -> ManifestError:
+    if kind == "duplicate":
+        return ManifestError(f"manifest: duplicate JSON key {detail!r}")
+    if kind == "float":
+        return ManifestError(
+            f"manifest: floating-point number {detail!r} (only integers are allowed)"
+        )
+    return ManifestError(f"manifest: {detail} is not JSON")
 
 
 def check_version(obj: dict[str, Any]) -> tuple[int, int]:
@@ -372,12 +366,7 @@ def parse_manifest(data: bytes, *, limits: Limits) -> Manifest:
     except UnicodeDecodeError as exc:
         raise ManifestError(f"manifest is not valid UTF-8: {exc}") from None
     try:
-        obj = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_float=_no_float,
-            parse_constant=_no_constant,
-        )
+        obj = strict_loads(text, refuse=_refuse, floats=False)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"manifest is not valid JSON: {exc}") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python converts

@@ -26,12 +26,12 @@ file's bytes, so the check costs no extra pass over the payload.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from snaparc.errors import SafetensorsError
+from snaparc.format.strictjson import Kind, strict_loads
 
 SAFETENSORS_SUFFIX = ".safetensors"
 LENGTH_BYTES = 8
@@ -149,21 +149,12 @@ class HeadCollector:
         return parse_header(bytes(self._buf), size)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _fail("duplicate-key", f"the header has key {key!r} twice")
-        out[key] = value
-    return out
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _fail("header-json", f"the header holds {name}")
-
-
-def _refuse_float(text: str) -> Any:
-    raise _fail("header-json", f"the header holds a non-integer number {text}")
+def _refuse(kind: Kind, detail: str) -> SafetensorsError:
+    if kind == "duplicate":
+        return _fail("duplicate-key", f"the header has key {detail!r} twice")
+    if kind == "float":
+        return _fail("header-json", f"the header holds a non-integer number {detail}")
+    return _fail("header-json", f"the header holds {detail}")
 
 
 def _is_int(value: object) -> bool:
@@ -197,12 +188,7 @@ def parse_header(head: bytes, size: int) -> SafetensorsHeader:
     except UnicodeDecodeError:
         raise _fail("header-utf8", "the header is not UTF-8") from None
     try:
-        doc = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_float=_refuse_float,
-            parse_constant=_refuse_constant,
-        )
+        doc = strict_loads(text, refuse=_refuse, floats=False)
     except SafetensorsError:
         raise
     except (ValueError, RecursionError):

@@ -33,6 +33,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from snaparc.airgap.oms.errors import MalformedBundleError
+from snaparc.format.strictjson import Kind, strict_loads
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
@@ -117,24 +118,17 @@ def _fail(message: str) -> MalformedBundleError:
     return MalformedBundleError(f"OMS statement: {message}")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _fail(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _reject_constant(text: str) -> Any:
-    raise _fail(f"{text} is not JSON")
+def _refuse(kind: Kind, detail: str) -> MalformedBundleError:
+    if kind == "duplicate":
+        return _fail(f"duplicate key {detail!r}")
+    return _fail(f"{detail} is not JSON")
 
 
 def load_json(data: bytes, what: str) -> Any:
     """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, bounded nesting."""
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        return strict_loads(text, refuse=_refuse)
     except MalformedBundleError as exc:
         raise MalformedBundleError(f"{what}: {exc}") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
