@@ -21,6 +21,11 @@ from snaparc.mirror.store import MemoryStore, PutMode, Store, TransientStoreErro
 from .conftest import pack, write_tree
 
 FAST = LockTiming(lease=0.4, wait=5.0)
+# Where a test asserts that a lock stays live, its holder's lease leaves room
+# for a heartbeat delayed by a loaded machine (a slow fsync, a busy S3 server):
+# a short wait against it cannot outlast the lease, whatever the scheduler does.
+LIVE = LockTiming(lease=1.5, wait=5.0)
+GIVE_UP = LockTiming(lease=1.5, wait=0.3)
 
 
 def _locks(store: Store) -> list[str]:
@@ -28,18 +33,18 @@ def _locks(store: Store) -> list[str]:
 
 
 def test_pushes_share_and_a_maintainer_waits_for_them(store: Store) -> None:
-    a = MirrorLock(store, "push", "push", timing=FAST).acquire()
-    b = MirrorLock(store, "push", "push", timing=FAST).acquire()  # shared: no wait
+    a = MirrorLock(store, "push", "push", timing=LIVE).acquire()
+    b = MirrorLock(store, "push", "push", timing=LIVE).acquire()  # shared: no wait
     assert [lock_kind(k) for k in _locks(store)] == ["push", "push"]
     with pytest.raises(MirrorBusyError):
-        MirrorLock(store, "exclusive", "gc", timing=LockTiming(lease=0.4, wait=0.3)).acquire()
+        MirrorLock(store, "exclusive", "gc", timing=GIVE_UP).acquire()
     assert len(_locks(store)) == 2  # the one that gave up removed its lock
     a.release()
     b.release()
-    with MirrorLock(store, "exclusive", "gc", timing=FAST) as gc:
+    with MirrorLock(store, "exclusive", "gc", timing=LIVE) as gc:
         gc.check()
         with pytest.raises(MirrorBusyError):  # a push gives way while gc holds
-            MirrorLock(store, "push", "push", timing=LockTiming(lease=0.4, wait=0.3)).acquire()
+            MirrorLock(store, "push", "push", timing=GIVE_UP).acquire()
         assert [lock_kind(k) for k in _locks(store)] == ["exclusive"]
     assert _locks(store) == []
 
@@ -54,11 +59,18 @@ def test_a_maintainer_proceeds_when_the_push_ends(store: Store) -> None:
 
 
 def test_a_heartbeat_keeps_a_long_holder_alive(store: Store) -> None:
-    with MirrorLock(store, "exclusive", "gc", timing=FAST) as gc:
-        time.sleep(0.9)  # two leases: others see the beats, the holder stays valid
+    """Past two leases the holder is still valid, and a comer that watches it
+    for longer than a lease sees the beats and never deems it stale. The lease
+    (1 s, beats every 0.25 s) tolerates a heartbeat delayed by 0.7 s."""
+    timing = LockTiming(lease=1.0, wait=5.0)
+    with MirrorLock(store, "exclusive", "gc", timing=timing) as gc:
+        time.sleep(2.1)
         gc.check()
+        comer = MirrorLock(store, "push", "push", timing=LockTiming(lease=1.0, wait=1.5))
         with pytest.raises(MirrorBusyError):
-            MirrorLock(store, "push", "push", timing=LockTiming(lease=0.4, wait=0.6)).acquire()
+            comer.acquire()
+        assert comer.stale_removed == []
+        gc.check()
 
 
 def test_a_dead_holders_lock_goes_stale_after_its_lease(store: Store) -> None:
@@ -79,6 +91,7 @@ def test_garbage_in_the_locks_prefix_counts_as_a_live_lock(store: Store) -> None
     store.put("locks/exclusive-" + "0" * 32, b"not json", mode="create")
     with pytest.raises(MirrorBusyError):
         MirrorLock(store, "push", "push", timing=LockTiming(lease=0.4, wait=0.3)).acquire()
+    assert _locks(store) == ["locks/exclusive-" + "0" * 32]  # kept: the default lease applies
 
 
 class _FlakyLocks(MemoryStore):
