@@ -92,13 +92,18 @@ def plan_chunks(record: ArchiveRecord, chunk: int) -> Iterator[_Chunk]:
             offset += part.size
 
 
-def cached_prefix(fd: int, record: ArchiveRecord) -> int:
+def cached_prefix(fd: int, record: ArchiveRecord, *, parts: int | None = None) -> int:
     """How many leading bytes of the file `fd` are whole parts of `record`
-    with the right sha256 (each part checked in 1 MiB reads)."""
+    with the right sha256 (each part checked in 1 MiB reads); with `parts`,
+    at most that many parts are checked."""
     size = os.fstat(fd).st_size
     offset = 0
+    checked = 0
     for member in record.members:
         for part in member.parts:
+            if parts is not None and checked == parts:
+                return offset
+            checked += 1
             if offset + part.size > size:
                 return offset
             digest = hashlib.sha256()

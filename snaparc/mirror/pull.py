@@ -135,7 +135,7 @@ def open_mirror_input(
     with ExitStack() as stack:
         kept = None
         if resume is not None:
-            kept = stack.enter_context(open_resume_file(resume, aid))
+            kept = stack.enter_context(open_resume_file(resume, record))
         raw = MirrorArchiveStream(
             store,
             record,

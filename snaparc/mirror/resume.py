@@ -21,6 +21,11 @@ local output (`pull`, `unpack`, `materialize` to a directory or a hub cache):
   at its offset (`MirrorArchiveStream` with `keep`), a run killed again
   leaves it for the next one, and two commands of the same archive into the
   same directory share it;
+- a run that finds nothing under its own name takes over the largest other
+  `*.dlmsnap` temp file a dead process left beside it that begins with this
+  archive's first part: a killed pull's file serves an unpack or a
+  materialize of the same archive into the same directory, and theirs
+  serve a pull (so does a killed pack's);
 - `resume=False` (`--no-resume`) takes nothing over: leftovers are removed
   as stale and the run starts afresh (and still keeps its own parts).
 """
@@ -35,13 +40,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from snaparc.publish import adopt_stale, clean_stale, disown, own, temp_name
+from snaparc.mirror.layout import ArchiveRecord
+from snaparc.publish import adopt, adopt_stale, clean_stale, dead_temps, disown, own, temp_name
 
 __all__ = ["KEY_SUFFIX", "Kept", "ResumeAt", "ResumeFile", "open_resume_file"]
 
 # The resume file of `unpack` and `materialize` is a temp file for the name
 # ARCHIVE_ID + KEY_SUFFIX (a pulled file's name, never published).
 KEY_SUFFIX = ".dlmsnap"
+# When none was left under its own name, a run looks at the largest of the
+# other archive temp files dead processes left beside it (a pull's, a
+# pack's, another command's), at most this many, for one that begins with
+# this archive's first part.
+OTHERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +122,43 @@ def _create(path: Path) -> int:
         raise
 
 
-@contextmanager
-def open_resume_file(at: ResumeAt, archive_id: str) -> Iterator[ResumeFile | None]:
-    """The resume file of `archive_id` at `at`, removed when the block ends.
+def _take_over(at: ResumeAt, name: str, record: ArchiveRecord) -> Path | None:
+    """A dead run's file for `name`, else the largest other dead `*.dlmsnap`
+    temp file beside it whose first part is this archive's (a killed pull
+    of the archive serves an unpack of it, and the other way round)."""
+    from snaparc.mirror.fetch import cached_prefix
 
-    A dead run's file is taken over when `at.adopt`; with `at.keep` the
-    other leftovers are removed as stale and, when there was none to take
-    over, a new file is made. None when there is no file to read or write
-    (nothing left and nothing kept, or the directory is unusable: resuming
-    is an optimization, never a reason to fail)."""
-    name = at.name_for(archive_id)
-    path = adopt_stale(at.directory, name) if at.adopt else None
+    path = adopt_stale(at.directory, name)
+    if path is not None:
+        return path
+    for _, other in dead_temps(at.directory, r".+\.dlmsnap")[:OTHERS]:
+        try:
+            fd = os.open(other, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            matches = cached_prefix(fd, record, parts=1) > 0
+        except OSError:
+            matches = False
+        finally:
+            os.close(fd)
+        if matches:
+            return adopt(other, name)
+    return None
+
+
+@contextmanager
+def open_resume_file(at: ResumeAt, record: ArchiveRecord) -> Iterator[ResumeFile | None]:
+    """The resume file of the archive `record` describes at `at`, removed when
+    the block ends.
+
+    A dead run's file is taken over when `at.adopt` (`_take_over`); with
+    `at.keep` the other leftovers of the same name are removed as stale and,
+    when there was none to take over, a new file is made. None when there is
+    no file to read or write (nothing left and nothing kept, or the directory
+    is unusable: resuming is an optimization, never a reason to fail)."""
+    name = at.name_for(record.archive_id)
+    path = _take_over(at, name, record) if at.adopt else None
     fd: int | None = None
     kept: Kept | None = None
     try:

@@ -256,14 +256,15 @@ def test_no_resume_starts_afresh_and_removes_the_killed_runs_file(
     assert sorted(p.name for p in out.iterdir()) == ["tree"]
 
 
-def _dead_file(directory: Path, archive_id: str, data: bytes) -> Path:
-    """A resume file as a killed process (a PID that is not running) left it."""
+def _dead_file(directory: Path, archive_id: str, data: bytes, *, name: str = "") -> Path:
+    """A resume file as a killed process (a PID that is not running) left it
+    (`name`: the temp file of that output instead, as a killed pull left it)."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     from snaparc.publish.names import owner_tag
 
     tag = owner_tag().replace(str(os.getpid()), dead.stdout.strip(), 1)
-    path = directory / f".{archive_id}.dlmsnap.snaparc-tmp-{tag}-00000000"
+    path = directory / f".{name or archive_id + '.dlmsnap'}.snaparc-tmp-{tag}-00000000"
     path.write_bytes(data)
     return path
 
@@ -292,6 +293,31 @@ def test_a_directory_mirror_resumes_from_what_a_killed_unpack_kept(
     else:
         assert done.transfer.skipped == 0
     assert abs(done.transfer.fetched - (size - done.transfer.skipped)) <= SMALL
+
+
+def test_a_killed_pulls_file_serves_an_unpack_and_an_unpacks_file_serves_a_pull(
+    archive: Path, local: dict[str, Path], tmp_path: Path
+) -> None:
+    mirror = tmp_path / "mirror"
+    aid = api.push(archive, str(mirror), ref="r").archive_id
+    out = tmp_path / "out"
+    out.mkdir()
+    data = archive.read_bytes()
+    other = random.Random(3).randbytes(20 * MIB)  # another archive's killed pull: not taken
+    _dead_file(out, aid, other, name="big.dlmsnap")
+    _dead_file(out, aid, data[: 12 * MIB], name="a.dlmsnap")
+    done = api.unpack(f"{mirror}:r", out / "tree")
+    assert done.transfer is not None
+    assert 12 * MIB - LARGEST_PART <= done.transfer.skipped <= 12 * MIB
+    assert _tree(out / "tree") == _tree(local["unpack"])
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 2 and names[1] == "tree" and names[0].startswith(".big.dlmsnap.")
+
+    _dead_file(out, aid, data[: 8 * MIB])  # as a killed unpack left it
+    pulled = api.pull(f"{mirror}:r", out / "a.dlmsnap")
+    assert 8 * MIB - LARGEST_PART <= pulled.report.bytes_skipped <= 8 * MIB
+    assert (out / "a.dlmsnap").read_bytes() == data
+    assert _resume_files(out) == [p for p in out.iterdir() if p.name.startswith(".big.")]
 
 
 def test_progress_and_the_summary_show_bytes_fetched_skipped_and_retried(
