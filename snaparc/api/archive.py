@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -24,10 +24,11 @@ from snaparc.api.args import (
     check_threads,
 )
 from snaparc.api.results import Catted, Listed, Packed, Unpacked, Verified
-from snaparc.archive.input import ArchiveInput, OpenBase
+from snaparc.archive.input import ArchiveInput, OpenBase, TransferCounts
 from snaparc.errors import SnaparcError, SourceError, UsageError
 from snaparc.format.limits import Limits
 from snaparc.format.manifest import MetadataValue
+from snaparc.mirror.resume import ResumeAt
 from snaparc.mirror.url import S3Settings
 from snaparc.progress import Progress
 from snaparc.sources.archive import Source, classify_source, open_source
@@ -59,8 +60,10 @@ class Reading:
     """The checked arguments every command that reads an archive shares.
 
     `check` validates them all (nothing is opened); `open` opens the source
-    once, with a progress meter sized to it; `open_base` is how a thin
-    archive's base is opened, only if blobs are needed from it.
+    once, with a progress meter sized to it (showing, for a mirror, the bytes
+    fetched, skipped and retried); `open_base` is how a thin archive's base
+    is opened, only if blobs are needed from it. `resume_in` makes a mirror
+    read resumable (spec/MIRROR.md, section 12).
     """
 
     source: Source
@@ -68,6 +71,7 @@ class Reading:
     limits: Limits
     base: Source | None = None
     s3: S3Settings | None = None
+    resume: ResumeAt | None = None
 
     @classmethod
     def check(
@@ -87,24 +91,38 @@ class Reading:
             s3,
         )
 
+    def resume_in(self, directory: Path, *, resume: bool = True) -> Reading:
+        """Keep a mirror source's parts in `directory` (beside the output), where
+        a killed run of the same archive left its own (taken over unless not
+        `resume`: `--no-resume`). Nothing changes for other sources."""
+        if self.source.kind != "mirror":
+            return self
+        return replace(self, resume=ResumeAt.keyed(directory, adopt=bool(resume)))
+
     @contextmanager
     def open(
         self, progress: ProgressFactory | None = None
     ) -> Iterator[tuple[ArchiveInput, Progress | None]]:
-        with open_source(self.source, s3=self.s3) as opened:
-            yield opened, _meter(progress, opened.size)
+        with open_source(self.source, s3=self.s3, resume=self.resume) as opened:
+            meter = _meter(progress, opened.size)
+            counts = opened.transfer
+            if meter is not None and counts is not None:
+                meter.detail = lambda: counts().describe()
+            yield opened, meter
 
     def open_base(self) -> OpenBase | None:
         return base_opener(self.base, s3=self.s3)
 
     def publish_with(
         self, write: Callable[..., T], progress: ProgressFactory | None, /, *args: Any, **kw: Any
-    ) -> T:
+    ) -> tuple[T, TransferCounts | None]:
         """Open the source and hand it to `write(opened, *args, threads=, limits=,
         progress=, base=, **kw)`: the commands that publish a tree (unpack,
-        materialize, materialize_cache) all read this way."""
+        materialize, materialize_cache) all read this way. Returns what
+        `write` returned and, for a mirror, what was fetched, skipped and
+        retried."""
         with self.open(progress) as (opened, meter):
-            return write(
+            result = write(
                 opened,
                 *args,
                 threads=self.threads,
@@ -113,6 +131,7 @@ class Reading:
                 base=self.open_base(),
                 **kw,
             )
+            return result, None if opened.transfer is None else opened.transfer()
 
 
 # --- pack ------------------------------------------------------------------------
@@ -407,12 +426,18 @@ def unpack(
     limits: Limits | None = None,
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
+    resume: bool = True,
     progress: ProgressFactory | None = None,
 ) -> Unpacked:
-    """Verify an archive and publish its tree at `dest`, complete or not at all."""
+    """Verify an archive and publish its tree at `dest`, complete or not at all.
+
+    From a mirror, an unpack of the same archive beside `dest` that was
+    killed is resumed: the parts it had fetched are not fetched again
+    (`resume=False`: start afresh; spec/MIRROR.md, section 12)."""
     from snaparc.archive.unpack import unpack_archive
 
     r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
     target = check_path(dest, option="-C/--directory")
-    result = r.publish_with(unpack_archive, progress, target, force=force)
-    return Unpacked(result.target, result.report)
+    r = r.resume_in(Path(os.path.abspath(target)).parent, resume=resume)
+    result, transfer = r.publish_with(unpack_archive, progress, target, force=force)
+    return Unpacked(result.target, result.report, transfer)

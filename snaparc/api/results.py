@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from snaparc.archive.input import TransferCounts
     from snaparc.archive.listing import Listing
     from snaparc.archive.pack import WrittenArchive
     from snaparc.archive.reader import ReadReport
@@ -163,10 +164,23 @@ class Catted(Result):
         return {"path": self.path, "size": self.size, "sha256": self.sha256, "tensor": self.tensor}
 
 
+def transfer_json(transfer: TransferCounts | None) -> dict[str, Any]:
+    """A mirror read's counts, as `pull --json` names them (nothing for a file)."""
+    if transfer is None:
+        return {}
+    return {
+        "bytes_fetched": transfer.fetched,
+        "bytes_skipped": transfer.skipped,
+        "retries": transfer.retries,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Unpacked(Result):
     target: Path
     report: ReadReport
+    # From a mirror: bytes fetched, skipped (resumed) and requests retried.
+    transfer: TransferCounts | None = None
 
     @property
     def archive_id(self) -> str:
@@ -180,6 +194,7 @@ class Unpacked(Result):
             "files": len(m.files),
             "tree_bytes": m.total_size,
             "bytes_verified": self.report.bytes_verified,
+            **transfer_json(self.transfer),
         }
 
 
@@ -203,6 +218,8 @@ class Materialized(Result):
     result: MaterializeResult
     # The OMS bundle that travelled with the archive, written beside the tree.
     oms_signature: Path | None = None
+    # From a mirror: bytes fetched, skipped (resumed) and requests retried.
+    transfer: TransferCounts | None = None
 
     @property
     def archive_id(self) -> str:
@@ -219,6 +236,7 @@ class Materialized(Result):
             "target": str(r.target),
             "oms_signature": oms,
             **_snapshot_json(r.report, r.snapshot),
+            **transfer_json(self.transfer),
         }
 
 
@@ -230,6 +248,8 @@ class MaterializedCache(Result):
     # The OMS bundle of the snapshot's tree that travelled with the archive
     # (ARCHIVE.hub.oms.json), at <repo>/signatures/<revision>.oms.json.
     oms_signature: Path | None = None
+    # From a mirror: bytes fetched, skipped (resumed) and requests retried.
+    transfer: TransferCounts | None = None
 
     @property
     def archive_id(self) -> str:
@@ -259,6 +279,7 @@ class MaterializedCache(Result):
                 for c in r.conflicts
             ],
             **_snapshot_json(r.report, r.snapshot),
+            **transfer_json(self.transfer),
         }
 
 

@@ -52,6 +52,21 @@ def add_oms_ignore(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_no_resume(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help=f"start afresh: do not reuse what a killed run of {what} had fetched",
+    )
+
+
+def print_transfer(done: Any) -> None:
+    """The bytes a mirror read fetched, skipped (resumed) and retried, if any."""
+    t = getattr(done, "transfer", None)
+    if t is not None:
+        print(t.describe())
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quiet", "-q", action="store_true", help="no progress and no summary")

@@ -55,6 +55,7 @@ from snaparc.mirror.url import (
 
 if TYPE_CHECKING:
     from snaparc.mirror.oci.client import RegistryClient
+    from snaparc.mirror.resume import ResumeAt
 
 STDIN = "-"
 SourceKind = Literal["stdin", "file", "split", "mirror", "oci"]
@@ -226,10 +227,13 @@ def open_source(
     s3: S3Settings | None = None,
     jobs: int = 4,
     allow_http: bool = False,
+    resume: ResumeAt | None = None,
 ) -> Iterator[ArchiveInput]:
-    """Open a source for reading. `s3` (default: the AWS environment) and
-    `jobs` (parts fetched ahead) matter for mirror targets only; `jobs` and
-    `allow_http` (plain http to a registry that is not loopback) for OCI."""
+    """Open a source for reading. `s3` (default: the AWS environment), `jobs`
+    (parts fetched ahead) and `resume` (where a killed run's parts are found
+    and this run's kept, `snaparc.mirror.resume`) matter for mirror targets
+    only; `jobs` and `allow_http` (plain http to a registry that is not
+    loopback) for OCI."""
     if not isinstance(source, Source):
         source = classify_source(source)
     if source.kind == "stdin":
@@ -248,7 +252,7 @@ def open_source(
         from snaparc.mirror.pull import open_mirror_input
 
         assert source.target is not None
-        with open_mirror_input(source.target, settings=s3, jobs=jobs) as opened:
+        with open_mirror_input(source.target, settings=s3, jobs=jobs, resume=resume) as opened:
             yield opened
         return
     assert source.path is not None
