@@ -147,6 +147,22 @@ def _take_over(at: ResumeAt, name: str, record: ArchiveRecord) -> Path | None:
     return None
 
 
+# A keyed resume file is started only when the directory has room for it and
+# for what the command writes beside it, with this much to spare: resuming
+# must never be the reason a tree does not fit.
+SPARE = 64 * 1024 * 1024
+
+
+def _room_to_keep(directory: Path, record: ArchiveRecord) -> bool:
+    """Free space for the archive's bytes, its blobs' bytes and `SPARE`."""
+    needed = record.file_size + sum(b.size for b in record.blobs) + SPARE
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize >= needed
+
+
 @contextmanager
 def open_resume_file(at: ResumeAt, record: ArchiveRecord) -> Iterator[ResumeFile | None]:
     """The resume file of the archive `record` describes at `at`, removed when
@@ -156,7 +172,9 @@ def open_resume_file(at: ResumeAt, record: ArchiveRecord) -> Iterator[ResumeFile
     `at.keep` the other leftovers of the same name are removed as stale and,
     when there was none to take over, a new file is made. None when there is
     no file to read or write (nothing left and nothing kept, or the directory
-    is unusable: resuming is an optimization, never a reason to fail)."""
+    is unusable: resuming is an optimization, never a reason to fail). An
+    unpack's or materialize's new file is made only when the directory has
+    room for it beside the output (`_room_to_keep`)."""
     name = at.name_for(record.archive_id)
     path = _take_over(at, name, record) if at.adopt else None
     fd: int | None = None
@@ -168,7 +186,7 @@ def open_resume_file(at: ResumeAt, record: ArchiveRecord) -> Iterator[ResumeFile
             flags = (os.O_RDWR if at.keep else os.O_RDONLY) | os.O_NOFOLLOW
             with contextlib.suppress(OSError):
                 fd = os.open(path, flags)
-        elif at.keep:
+        elif at.keep and (at.name is not None or _room_to_keep(at.directory, record)):
             path = temp_name(at.directory, name, "tmp")
             try:
                 fd = _create(path)

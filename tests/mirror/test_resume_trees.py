@@ -347,3 +347,29 @@ def test_progress_and_the_summary_show_bytes_fetched_skipped_and_retried(
     assert "fetched " in capsys.readouterr().out
     # a local archive has nothing to fetch: no counts, in JSON or the summary
     assert "bytes_fetched" not in api.unpack(archive, out / "local").to_json()
+
+
+def test_no_resume_file_is_started_without_room_for_it_beside_the_output(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resuming must never be why a tree does not fit: a directory without
+    room for the archive's bytes beside the output gets no resume file (the
+    command still runs), one with room gets it."""
+    from snaparc.mirror import resume
+    from snaparc.mirror.layout import decode_record, record_key
+
+    mirror = tmp_path / "mirror"
+    aid = api.push(archive, str(mirror), ref="r").archive_id
+    record = decode_record((mirror / record_key(aid)).read_bytes(), archive_id=aid)
+    out = tmp_path / "out"
+    out.mkdir()
+    with resume.open_resume_file(resume.ResumeAt.keyed(out), record) as kept:
+        assert kept is not None and kept.kept is not None
+        assert _resume_files(out) == [kept.path]
+    monkeypatch.setattr(resume, "SPARE", 1 << 62)
+    with resume.open_resume_file(resume.ResumeAt.keyed(out), record) as kept:
+        assert kept is None
+        assert _resume_files(out) == []
+    done = api.unpack(f"{mirror}:r", out / "tree")
+    assert done.transfer is not None and done.transfer.skipped == 0
+    assert _resume_files(out) == []
