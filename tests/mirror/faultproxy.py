@@ -15,6 +15,11 @@ request can be judged on its own. `rule(request)` decides each request's fault:
   seconds apart;
 - `Fault("status", status=503)`: answer with that status (503 is S3's
   `SlowDown`) without asking the server;
+- `Fault("stall_upload", after=N)`: read N bytes of the request body, then
+  read nothing more (a server that stopped reading an upload: the client's
+  sends block once the socket buffers are full) until the client gives up;
+- `Fault("drip_upload", chunk=C, delay=D)`: read the request body C bytes at
+  a time, D seconds apart (a slow uplink), then relay as usual;
 - `reset_connections=K`: the next K connections are reset on connect, before
   a byte of the request is read.
 
@@ -33,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["cut", "stall", "drip", "status"]
+FaultKind = Literal["cut", "stall", "drip", "status", "stall_upload", "drip_upload"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Request:
     path: str
     range: str | None
     fault: Fault | None
+    length: int = 0  # the request body's declared length
     relayed: int = 0  # response bytes sent to the client, head included
     body_relayed: int = 0  # response body bytes sent to the client
 
@@ -165,17 +171,30 @@ class FaultProxy:
             lines = head.split(b"\r\n")
             method, path, _ = lines[0].decode("latin-1").split(" ", 2)
             length = int(_header(lines, b"content-length") or b"0")
-            while len(rest) < length:
-                chunk = client.recv(min(1 << 20, length - len(rest)))
-                if not chunk:
-                    return
-                rest += chunk
             rng = _header(lines, b"range")
-            request = Request(method, path, rng.decode() if rng else None, None)
+            request = Request(method, path, rng.decode() if rng else None, None, length)
             with self._lock:
                 request.fault = self.rule(request)
                 self.requests.append(request)
             fault = request.fault
+            if fault is not None and fault.kind == "stall_upload" and length > fault.after:
+                while len(rest) < fault.after:
+                    chunk = client.recv(fault.after - len(rest))
+                    if not chunk:
+                        return
+                    rest += chunk
+                self.stalled.set()
+                self._stopping.wait(120)  # read nothing: the client must give up
+                return
+            drip = fault is not None and fault.kind == "drip_upload"
+            step = fault.chunk if fault is not None and drip else 1 << 20
+            while len(rest) < length:
+                chunk = client.recv(min(step, length - len(rest)))
+                if not chunk:
+                    return
+                rest += chunk
+                if fault is not None and drip:
+                    time.sleep(fault.delay)
             if fault is not None and fault.kind == "status":
                 self._answer(client, request, fault.status)
                 return
