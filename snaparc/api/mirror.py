@@ -44,7 +44,7 @@ from snaparc.sources.archive import (
 )
 
 if TYPE_CHECKING:
-    from snaparc.mirror.store import TransferStats
+    from snaparc.mirror.retry import TransferStats
 
 
 def _check_bool(value: object, option: str) -> bool:
@@ -81,7 +81,9 @@ def push(
         raise UsageError(f"push takes an archive file (or split volumes), not {source}")
     allow_http = _check_bool(allow_http, "--allow-http")
     if isinstance(url, str) and is_oci_url(url):
-        return _push_oci(source, url, ref, jobs, threads, limits, allow_http, mount_from, progress)
+        return _push_oci(
+            source, url, ref, jobs, threads, limits, allow_http, mount_from, progress, s3
+        )
     if mount_from is not None:
         raise UsageError("--mount-from is for oci:// registries only")
     target = mirror_url(url)
@@ -137,6 +139,7 @@ def _push_oci(
     allow_http: bool,
     mount_from: str | None,
     progress: ProgressFactory | None,
+    s3: S3Settings | None,
 ) -> Pushed:
     from snaparc.mirror.oci.push import push_oci
     from snaparc.mirror.oci.url import check_repository, check_tag, parse_oci_target
@@ -162,7 +165,7 @@ def _push_oci(
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None
         report = push_oci(
             opened,
-            registry_client(target, allow_http),
+            registry_client(target, allow_http, s3.transfer if s3 else None),
             tag=tag,
             jobs=jobs,
             threads=threads,
@@ -219,7 +222,7 @@ def pull(
             pull_oci(
                 oci,
                 out,
-                client=registry_client(oci, allow_http),
+                client=registry_client(oci, allow_http, s3.transfer if s3 else None),
                 jobs=jobs,
                 threads=threads,
                 limits=limits,

@@ -40,11 +40,11 @@ from snaparc.mirror.layout import (
     ref_key,
     signature_key,
 )
+from snaparc.mirror.retry import TransferStats
 from snaparc.mirror.store import (
     ObjectNotFoundError,
     RetryingStore,
     Store,
-    TransferStats,
     open_store,
 )
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target

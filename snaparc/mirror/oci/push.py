@@ -31,7 +31,7 @@ from snaparc.archive.input import ArchiveInput
 from snaparc.errors import IOFailure, UsageError
 from snaparc.format.constants import FRAME_SIZE
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.mirror.oci.client import RegistryClient, UploadSessionLost
+from snaparc.mirror.oci.client import RegistryClient, RegistryTransientError, UploadSessionLost
 from snaparc.mirror.oci.frames import LEVELS, ZSTD_VERSION, FrameCompressor, member_data
 from snaparc.mirror.oci.layout import OCIRecord, build_artifact, encode_record
 
@@ -55,6 +55,7 @@ class OCIPushReport:
     kept_other_encoding: bool = False
     level: int = 3
     objects_mounted: int = 0  # of objects_skipped: mounted from another repository
+    retries: int = 0  # registry requests retried (spec/OCI.md, section 7)
 
 
 def _pread(f: BinaryIO, start: int, end: int) -> bytes:
@@ -143,14 +144,21 @@ def _upload(
     mount_from: str | None,
     chunk_size: int | None,
 ) -> bool:
-    """Upload one blob (True) or mount it (False); a chunked upload whose
-    session the registry lost starts over once."""
-    try:
-        return client.upload_blob(
-            digest, size, chunks(), mount_from=mount_from, chunk_size=chunk_size
-        )
-    except UploadSessionLost:
-        return client.upload_blob(digest, size, chunks(), chunk_size=chunk_size)
+    """Upload one blob (True) or mount it (False). An upload that failed in a
+    way a retry may cure (a streamed PUT, which cannot be sent again as it is,
+    cut or answered 5xx; a chunked upload whose session the registry lost)
+    starts over in a new session, up to the client's retries, with backoff."""
+    retries = client.policy.retries
+    for attempt in range(retries + 1):
+        try:
+            return client.upload_blob(
+                digest, size, chunks(), mount_from=mount_from, chunk_size=chunk_size
+            )
+        except (RegistryTransientError, UploadSessionLost):
+            if attempt == retries:
+                raise
+        client.backoff(attempt)
+    raise AssertionError("unreachable")
 
 
 def push_oci(
@@ -262,4 +270,5 @@ def push_oci(
         True,
         level=level,
         objects_mounted=n_mounted,
+        retries=client.stats.retries,
     )
