@@ -68,13 +68,16 @@ def materialize(
     limits: Limits | None = None,
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Materialized:
     """Verify an archived snapshot export and publish its tree at `dest`
     (read-only), loadable by `PeftModel` and `AutoProcessor`."""
     from snaparc.hf.materialize import materialize_hf_dir
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     target = check_path(dest, option="DEST")
     travelling = travelling_bundle(r, hub=False)
     bundle_out = None
@@ -105,6 +108,7 @@ def materialize_cache(
     limits: Limits | None = None,
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> MaterializedCache:
     """Verify an archived snapshot export and publish it in a hub cache as
@@ -113,7 +117,9 @@ def materialize_cache(
     offline."""
     from snaparc.hf.materialize import materialize_hf_cache
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     repo_id = check_repo_id(repo_id)
     cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
     travelling = travelling_bundle(r, hub=True)

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snaparc.api.archive import ProgressFactory, _meter
-from snaparc.api.args import check_jobs, check_limits, check_path, check_ref, check_threads
+from snaparc.api.args import (
+    check_flag,
+    check_jobs,
+    check_limits,
+    check_path,
+    check_ref,
+    check_threads,
+)
 from snaparc.api.oms import TravellingBundle, local_bundles, mirror_bundles, publish_bundle
 from snaparc.api.results import (
     MirrorChecked,
@@ -47,12 +54,6 @@ if TYPE_CHECKING:
     from snaparc.mirror.retry import TransferStats
 
 
-def _check_bool(value: object, option: str) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{option} must be True or False; got {value!r}")
-    return value
-
-
 def push(
     archive: str | os.PathLike[str],
     url: str,
@@ -79,7 +80,7 @@ def push(
     source = classify_source(archive)
     if not source.is_local:
         raise UsageError(f"push takes an archive file (or split volumes), not {source}")
-    allow_http = _check_bool(allow_http, "--allow-http")
+    allow_http = check_flag(allow_http, "--allow-http")
     if isinstance(url, str) and is_oci_url(url):
         return _push_oci(
             source, url, ref, jobs, threads, limits, allow_http, mount_from, progress, s3
@@ -215,7 +216,7 @@ def pull(
         jobs = check_jobs(jobs)
         threads = check_threads(threads)
         limits = check_limits(limits)
-        allow_http = _check_bool(allow_http, "--allow-http")
+        allow_http = check_flag(allow_http, "--allow-http")
         from snaparc.mirror.oci.pull import pull_oci
 
         return Pulled(

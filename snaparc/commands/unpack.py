@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from snaparc.commands._common import Meter, add_limits, add_progress, add_threads, limits_from
+from snaparc.commands._common import (
+    Meter,
+    add_allow_http,
+    add_limits,
+    add_progress,
+    add_threads,
+    limits_from,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_threads(p)
     add_progress(p)
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
@@ -35,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             base=args.base,
             progress=meter,
         )
