@@ -31,6 +31,7 @@ from snaparc.api.results import (
     MirrorCollected,
     MirrorListed,
     MirrorRemoved,
+    OCIListed,
     Pulled,
     Pushed,
 )
@@ -277,15 +278,31 @@ def _bundle_outputs(bundles: list[TravellingBundle], out: Path, *, force: bool) 
     return outs
 
 
-def mirror_ls(url: str, *, s3: S3Settings | None = None) -> MirrorListed:
+def mirror_ls(
+    url: str, *, s3: S3Settings | None = None, allow_http: bool = False
+) -> MirrorListed | OCIListed:
     """The refs and archive ids of a mirror; per archive its size and the bytes
-    it shares with others; logical bytes (the archives) against stored bytes."""
+    it shares with others; logical bytes (the archives) against stored bytes.
+    For `oci://HOST/REPO` (`OCIListed`): every tag, its manifest digest and
+    the archive id its artifact carries (`allow_http`: plain http to a
+    registry that is not loopback)."""
     from snaparc.mirror.pull import list_mirror
     from snaparc.mirror.store import open_store
     from snaparc.mirror.usage import mirror_usage
 
+    allow_http = check_flag(allow_http, "--allow-http")
     if isinstance(url, str) and is_oci_url(url):
-        raise UsageError(f"URL: mirror ls does not list OCI registries yet ({url!r})")
+        from snaparc.mirror.oci.listing import list_oci
+        from snaparc.mirror.oci.url import parse_oci_target
+
+        oci = parse_oci_target(url, option="URL")
+        if oci.reference is not None:
+            raise UsageError(
+                f"URL: {url!r} names an artifact; mirror ls takes the repository alone "
+                "(oci://HOST/REPO)"
+            )
+        client = registry_client(oci, allow_http, s3.transfer if s3 else None)
+        return OCIListed(list_oci(client))
     target = mirror_url(url)
     store = open_store(target.url, settings=s3)
     return MirrorListed(list_mirror(store), mirror_usage(store))

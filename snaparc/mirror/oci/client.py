@@ -41,11 +41,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from snaparc.errors import RemoteError, RemoteNotFoundError
-from snaparc.mirror.oci.url import OCITarget, is_loopback
+from snaparc.mirror.oci.url import TAG, OCITarget, is_loopback
 from snaparc.mirror.retry import RetryPolicy, TransferStats
 from snaparc.mirror.url import TransferSettings, transfer_settings
 
@@ -54,6 +55,9 @@ RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 _sleep = time.sleep  # tests replace it
 MAX_ERROR_BODY = 4096
 MAX_REDIRECTS = 3
+TAGS_PAGE = 1000  # tags asked for per page of a listing (`n`)
+MAX_TAG_PAGES = 10_000
+MAX_TAGS_BYTES = 4 * 1024 * 1024  # one page of a tag listing
 
 
 class RegistryError(RemoteError):
@@ -436,14 +440,13 @@ class RegistryClient:
 
     def _small(
         self, path: str, limit: int, what: str, headers: dict[str, str]
-    ) -> tuple[bytes, str]:
-        """A small body (and its content type), read whole; a body that breaks
-        off is fetched again, as a transient failure."""
+    ) -> tuple[bytes, Message]:
+        """A small body (and the response's headers), read whole; a body that
+        breaks off is fetched again, as a transient failure."""
         for attempt in range(self.policy.retries + 1):
             resp = self.request("GET", path, headers=headers, what=what)
             try:
                 data = resp.read_limited(limit, what)
-                kind = (resp.header("Content-Type") or "").split(";")[0].strip()
             except (OSError, http.client.HTTPException) as exc:
                 if attempt == self.policy.retries:
                     raise RegistryTransientError(
@@ -451,7 +454,7 @@ class RegistryClient:
                     ) from None
             else:
                 self.stats.add(received=len(data))
-                return data, kind
+                return data, resp.headers
             finally:
                 resp.close()
             self.backoff(attempt)
@@ -622,14 +625,43 @@ class RegistryClient:
     def upload_small_blob(self, digest: str, data: bytes) -> None:
         self.upload_blob(digest, len(data), [data])
 
+    def list_tags(self) -> list[str]:
+        """Every tag of the repository (`GET /v2/<repo>/tags/list`), following
+        the `Link: <…>; rel="next"` pages (`n`, `last`); sorted. Entries that
+        are not tags are dropped; a page that leaves the registry or loops is
+        refused."""
+        url: str | None = self._repo("tags/list") + "?" + urlencode({"n": TAGS_PAGE})
+        tags: set[str] = set()
+        seen: set[str] = set()
+        while url is not None:
+            if url in seen or len(seen) >= MAX_TAG_PAGES:
+                raise RegistryError(f"registry {self.target.netloc} pages its tag list in a loop")
+            seen.add(url)
+            data, headers = self._small(url, MAX_TAGS_BYTES, "the tag list", {})
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                raise RegistryError(
+                    f"registry {self.target.netloc} sent a tag list that is not JSON"
+                ) from None
+            page = obj.get("tags") if isinstance(obj, dict) else None
+            if page is not None and not isinstance(page, list):
+                raise RegistryError(f"registry {self.target.netloc} sent a tag list without tags")
+            tags.update(t for t in page or () if isinstance(t, str) and TAG.match(t))
+            url = _next_link(headers.get("Link"), self.base + self._repo(""))
+            if url is not None and not self._same_origin(url):
+                raise RegistryError(f"registry sent a tag list page on another host: {url}")
+        return sorted(tags)
+
     def get_manifest(self, reference: str, limit: int) -> tuple[bytes, str]:
         """The manifest bytes and their content type."""
-        return self._small(
+        data, headers = self._small(
             self._repo(f"manifests/{reference}"),
             limit,
             f"manifest {reference}",
             {"Accept": OCI_MANIFEST},
         )
+        return data, (headers.get("Content-Type") or "").split(";")[0].strip()
 
     def put_manifest(self, reference: str, data: bytes) -> str | None:
         resp = self.request(
@@ -644,6 +676,15 @@ class RegistryClient:
             return resp.header("Docker-Content-Digest")
         finally:
             resp.close()
+
+
+_LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
+
+
+def _next_link(header: str | None, base: str) -> str | None:
+    """The `rel="next"` URL of a `Link` header, resolved against `base`."""
+    match = _LINK_NEXT.search(header or "")
+    return urljoin(base, match.group(1)) if match else None
 
 
 class _BodyBroke(Exception):
