@@ -143,7 +143,8 @@ def _push_oci(
     progress: ProgressFactory | None,
     s3: S3Settings | None,
 ) -> Pushed:
-    from snaparc.mirror.oci.push import push_oci
+    from snaparc.mirror.oci.push import chunk_size_from_env, push_oci
+    from snaparc.mirror.oci.sessions import UploadSessions
     from snaparc.mirror.oci.url import check_repository, check_tag, parse_oci_target
 
     target = parse_oci_target(url, option="URL")
@@ -162,6 +163,8 @@ def _push_oci(
     jobs = check_jobs(jobs)
     threads = check_threads(threads)
     limits = check_limits(limits)
+    chunk_size = chunk_size_from_env()
+    assert source.path is not None
     with open_source(source) as opened:
         meter = _meter(progress, opened.size)
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None
@@ -174,6 +177,8 @@ def _push_oci(
             limits=limits,
             progress=advance,
             mount_from=mount_from,
+            chunk_size=chunk_size,
+            sessions=UploadSessions(source.path, target.netloc, target.repository),
         )
     return Pushed(report, target.repository_url)
 

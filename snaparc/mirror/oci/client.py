@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from snaparc.errors import RemoteError, RemoteNotFoundError
@@ -86,6 +87,14 @@ class UploadSessionLost(RegistryError):
     """A chunked upload failed and the registry cannot say how far it got
     (CNCF distribution invalidates an upload URL once the upload moved past
     it); the caller starts the blob over."""
+
+
+class UploadSessionStore(Protocol):
+    """Where a chunked upload's URL is kept across runs (`oci.sessions`)."""
+
+    def find(self, digest: str) -> str | None: ...
+    def save(self, digest: str, location: str) -> None: ...
+    def done(self, digest: str) -> None: ...
 
 
 class RegistryAuthError(RegistryError):
@@ -528,6 +537,7 @@ class RegistryClient:
         *,
         mount_from: str | None = None,
         chunk_size: int | None = None,
+        sessions: UploadSessionStore | None = None,
     ) -> bool:
         """Upload one blob; False if the registry mounted it from `mount_from`
         (another repository of this registry) instead, so no byte was sent.
@@ -538,7 +548,24 @@ class RegistryClient:
         the upload) when its request fails, then a PUT with `?digest=`. If the
         registry cannot report it, `UploadSessionLost`: call again, from the
         blob's first byte.
+
+        With `sessions`, a chunked upload's URL is saved before every PATCH,
+        and an upload of the same blob that a killed push left is continued
+        from the offset the registry reports for it (its first bytes are read
+        from `chunks` and dropped, not sent).
         """
+        chunked = chunk_size is not None and size > chunk_size
+        if chunked and sessions is not None:
+            resumed = self._resume(sessions, digest, size)
+            if resumed is not None:
+                location, held = resumed
+                assert chunk_size is not None
+                location = self._upload_chunks(
+                    location, size, _skip(chunks, held), chunk_size, digest, held, sessions
+                )
+                self._finish_upload(location, digest, [], 0)
+                sessions.done(digest)
+                return True
         path = self._repo("blobs/uploads/")
         if mount_from is not None:
             path += "?" + urlencode({"mount": digest, "from": mount_from})
@@ -549,9 +576,18 @@ class RegistryClient:
         location = self._location(resp)
         if mounted:
             return False
-        if chunk_size is not None and size > chunk_size:
-            location = self._upload_chunks(location, size, chunks, chunk_size, digest)
+        if chunked:
+            assert chunk_size is not None
+            location = self._upload_chunks(location, size, chunks, chunk_size, digest, 0, sessions)
             chunks, size = [], 0
+        self._finish_upload(location, digest, chunks, size)
+        if chunked and sessions is not None:
+            sessions.done(digest)
+        return True
+
+    def _finish_upload(
+        self, location: str, digest: str, chunks: Iterable[bytes], size: int
+    ) -> None:
         url = location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe="")
         self.request(
             "PUT",
@@ -562,7 +598,21 @@ class RegistryClient:
             ok=(201,),
             what=f"blob {digest}",
         ).close()
-        return True
+
+    def _resume(
+        self, sessions: UploadSessionStore, digest: str, size: int
+    ) -> tuple[str, int] | None:
+        """The saved upload of `digest` and the bytes the registry holds of it,
+        if it still knows it and holds some (more than one byte: a `Range` of
+        `0-0` cannot tell none from one), but not all."""
+        location = sessions.find(digest)
+        if location is None or not self._same_origin(location):
+            return None
+        try:
+            held = self.upload_offset(location)
+        except UploadSessionLost:
+            return None
+        return (location, held) if 1 < held < size else None
 
     def _location(self, resp: Response) -> str:
         location = resp.header("Location")
@@ -589,11 +639,19 @@ class RegistryClient:
         return int(match.group(1)) + 1 if match else 0
 
     def _upload_chunks(
-        self, location: str, size: int, chunks: Iterable[bytes], chunk_size: int, digest: str
+        self,
+        location: str,
+        size: int,
+        chunks: Iterable[bytes],
+        chunk_size: int,
+        digest: str,
+        offset: int = 0,
+        sessions: UploadSessionStore | None = None,
     ) -> str:
-        offset = 0
         for piece in _rechunk(chunks, chunk_size):
             end = offset + len(piece)
+            if sessions is not None:
+                sessions.save(digest, location)
             for attempt in range(2):
                 try:
                     resp = self.request(
@@ -685,6 +743,16 @@ def _next_link(header: str | None, base: str) -> str | None:
     """The `rel="next"` URL of a `Link` header, resolved against `base`."""
     match = _LINK_NEXT.search(header or "")
     return urljoin(base, match.group(1)) if match else None
+
+
+def _skip(chunks: Iterable[bytes], n: int) -> Iterator[bytes]:
+    """`chunks` without their first `n` bytes."""
+    for chunk in chunks:
+        if n >= len(chunk):
+            n -= len(chunk)
+            continue
+        yield chunk[n:] if n else chunk
+        n = 0
 
 
 class _BodyBroke(Exception):
