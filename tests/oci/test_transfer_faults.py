@@ -16,6 +16,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from tests.mirror.faultproxy import Fault, FaultProxy, Request
 
 from .conftest import Registry
 
+ROOT = Path(__file__).resolve().parents[2]
 IDLE = "1"  # seconds: long enough for a loaded machine, short for a test
 WEIGHTS = "adapter/adapter_model.safetensors"
 
@@ -201,4 +206,35 @@ def test_refusals_are_not_retried(
         snaparc.pull(_via(proxy, pushed), out)
     assert info.value.exit_code == 10
     assert len(proxy.matching(f"/blobs/{digest}")) == 1
+    _nothing_left(out)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("command", ["pull", "verify"])
+def test_a_signal_during_a_stall_exits_at_once_and_cleans_up(
+    pushed: str, proxy: FaultProxy, big_files: dict[str, bytes], tmp_path: Path,
+    sig: int, code: int, command: str,
+) -> None:  # fmt: skip
+    """The idle timeout is a minute: only the signal can end the command, and
+    it must not wait for the stalled socket."""
+    digest, _ = _weights(big_files)
+    proxy.reset(_first_get(f"/blobs/{digest}", Fault("stall", after=1000)))
+    out = _out(tmp_path)
+    argv = [sys.executable, "-m", "snaparc", command, _via(proxy, pushed)]
+    argv += ["-o", str(out)] if command == "pull" else []
+    env = dict(os.environ, SNAPARC_IDLE_TIMEOUT="60", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proxy.stalled.wait(60), "the command never reached the stall"
+        time.sleep(0.2)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)  # far less than the 60 s idle timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err, err
     _nothing_left(out)
