@@ -90,6 +90,7 @@ class _PagingRegistry(http.server.BaseHTTPRequestHandler):
 
     tags = sorted([*(f"t{i:02d}" for i in range(7)), "not a tag!"])
     paths: ClassVar[list[str]] = []
+    next_host: ClassVar[str] = ""  # set: the next page is on another host
 
     def do_GET(self) -> None:
         self.paths.append(self.path)
@@ -102,7 +103,8 @@ class _PagingRegistry(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         if page and page[-1] != self.tags[-1]:
-            self.send_header("Link", f'<{url.path}?last={page[-1]}&n={n}>; rel="next"')
+            where = f"http://{self.next_host}{url.path}" if self.next_host else url.path
+            self.send_header("Link", f'<{where}?last={page[-1]}&n={n}>; rel="next"')
         self.end_headers()
         self.wfile.write(body)
 
@@ -124,6 +126,12 @@ def test_pages_of_the_tag_list_are_followed(monkeypatch: pytest.MonkeyPatch) -> 
             "/v2/team/x/tags/list?last=t01&n=3",
             "/v2/team/x/tags/list?last=t04&n=3",
         ]
+        # a page on another host is refused, and not asked for
+        _PagingRegistry.paths.clear()
+        monkeypatch.setattr(_PagingRegistry, "next_host", "elsewhere.invalid")
+        with pytest.raises(SnaparcError, match="on another host") as info:
+            client.list_tags()
+        assert info.value.exit_code == 10 and len(_PagingRegistry.paths) == 1
     finally:
         server.shutdown()
         server.server_close()
