@@ -194,3 +194,13 @@ def test_loopback_is_plain_http_without_the_flag(no_network: list[str], tmp_path
 
     assert main(["verify", "oci://127.0.0.1:9/team/x:v1"]) == 10
     assert no_network and no_network[0].startswith("http://127.0.0.1:9/v2/")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "1048575", str(4 * 1024**3 + 1), "-5"])
+def test_a_bad_chunk_size_is_a_usage_error_before_any_request(
+    value: str, archive_v1: Path, no_network: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SNAPARC_OCI_CHUNK_SIZE", value)
+    with pytest.raises(UsageError, match="SNAPARC_OCI_CHUNK_SIZE must be a number of bytes"):
+        snaparc.push(archive_v1, "oci://127.0.0.1:9/team/x:v1")
+    assert no_network == []
