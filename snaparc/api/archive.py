@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
 from snaparc.api.args import (
+    check_flag,
     check_level,
     check_limits,
     check_oms_ignore,
@@ -44,11 +45,13 @@ def _meter(progress: ProgressFactory | None, total: int | None) -> Progress | No
     return progress(total) if progress is not None else None
 
 
-def base_opener(base: Source | None, *, s3: S3Settings | None = None) -> OpenBase | None:
+def base_opener(
+    base: Source | None, *, s3: S3Settings | None = None, allow_http: bool = False
+) -> OpenBase | None:
     """How a thin archive's base is opened, if one was given (only when needed)."""
     if base is None:
         return None
-    return lambda: open_source(base, s3=s3)
+    return lambda: open_source(base, s3=s3, allow_http=allow_http)
 
 
 def classify_base(base: str | os.PathLike[str] | None) -> Source | None:
@@ -72,6 +75,7 @@ class Reading:
     base: Source | None = None
     s3: S3Settings | None = None
     resume: ResumeAt | None = None
+    allow_http: bool = False  # plain http to an oci:// registry that is not loopback
 
     @classmethod
     def check(
@@ -82,6 +86,7 @@ class Reading:
         limits: Limits | None = None,
         base: str | os.PathLike[str] | None = None,
         s3: S3Settings | None = None,
+        allow_http: bool = False,
     ) -> Reading:
         return cls(
             classify_source(archive),
@@ -89,6 +94,7 @@ class Reading:
             check_limits(limits),
             classify_base(base),
             s3,
+            allow_http=check_flag(allow_http, "--allow-http"),
         )
 
     def resume_in(self, directory: Path, *, resume: bool = True) -> Reading:
@@ -103,7 +109,9 @@ class Reading:
     def open(
         self, progress: ProgressFactory | None = None
     ) -> Iterator[tuple[ArchiveInput, Progress | None]]:
-        with open_source(self.source, s3=self.s3, resume=self.resume) as opened:
+        with open_source(
+            self.source, s3=self.s3, allow_http=self.allow_http, resume=self.resume
+        ) as opened:
             meter = _meter(progress, opened.size)
             counts = opened.transfer
             if meter is not None and counts is not None:
@@ -111,7 +119,7 @@ class Reading:
             yield opened, meter
 
     def open_base(self) -> OpenBase | None:
-        return base_opener(self.base, s3=self.s3)
+        return base_opener(self.base, s3=self.s3, allow_http=self.allow_http)
 
     def publish_with(
         self, write: Callable[..., T], progress: ProgressFactory | None, /, *args: Any, **kw: Any
@@ -151,6 +159,7 @@ def pack(
     base: str | os.PathLike[str] | None = None,
     metadata: dict[str, MetadataValue] | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
     stdout: BinaryIO | None = None,
 ) -> Packed:
@@ -173,6 +182,7 @@ def pack(
     level = check_level(level)
     threads = check_threads(threads)
     volume_size = check_split(split)
+    allow_http = check_flag(allow_http, "--allow-http")
     if to_stdout and (volume_size or sums):
         raise UsageError("--split and --sums need an output file (-o FILE), not stdout")
     base_source = classify_base(base)
@@ -201,7 +211,7 @@ def pack(
     if base_source is not None:
         from snaparc.archive.listing import read_listing
 
-        with open_source(base_source, s3=s3) as opened:
+        with open_source(base_source, s3=s3, allow_http=allow_http) as opened:
             listing = read_listing(opened)
         base_blobs = frozenset(b.sha256 for b in listing.manifest.stored_blobs)
         base_id = listing.archive_id
@@ -294,6 +304,7 @@ def verify(
     oms_ignore: Iterable[str] = (),
     oms_ignore_git_paths: bool = True,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Verified:
     """Check every byte of an archive (a file, `-`, split volumes or a mirror
@@ -307,7 +318,7 @@ def verify(
     """
     from snaparc.archive.reader import read_archive
 
-    r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
+    r = Reading.check(archive, threads=threads, limits=limits, s3=s3, allow_http=allow_http)
     key_path = None if key is None else check_path(key, option="--key")
     oms_path = (
         None if oms_signature is None else check_path(oms_signature, option="--oms-signature")
@@ -375,11 +386,12 @@ def ls(
     *,
     limits: Limits | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
 ) -> Listed:
     """The archive id, files and metadata, from the archive's head only."""
     from snaparc.archive.listing import read_listing
 
-    r = Reading.check(archive, limits=limits, s3=s3)
+    r = Reading.check(archive, limits=limits, s3=s3, allow_http=allow_http)
     with r.open() as (opened, _):
         return Listed(read_listing(opened, limits=r.limits))
 
@@ -392,13 +404,14 @@ def cat(
     threads: int = 0,
     limits: Limits | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     tensor: str | None = None,
 ) -> Catted:
     """Write one file's bytes to `out`, after both digests of them matched; with
     `tensor`, only that tensor's bytes (its range from the tensor index)."""
     from snaparc.archive.catfile import cat_file
 
-    r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
+    r = Reading.check(archive, threads=threads, limits=limits, s3=s3, allow_http=allow_http)
     if not isinstance(path, str) or not path:
         raise UsageError("PATH is empty: name a file inside the archive (`snaparc ls` lists them)")
     if tensor is not None and (not isinstance(tensor, str) or not tensor):
@@ -427,6 +440,7 @@ def unpack(
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
     resume: bool = True,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Unpacked:
     """Verify an archive and publish its tree at `dest`, complete or not at all.
@@ -436,7 +450,9 @@ def unpack(
     (`resume=False`: start afresh; spec/MIRROR.md, section 12)."""
     from snaparc.archive.unpack import unpack_archive
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     target = check_path(dest, option="-C/--directory")
     r = r.resume_in(Path(os.path.abspath(target)).parent, resume=resume)
     result, transfer = r.publish_with(unpack_archive, progress, target, force=force)

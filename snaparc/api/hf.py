@@ -70,6 +70,7 @@ def materialize(
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
     resume: bool = True,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Materialized:
     """Verify an archived snapshot export and publish its tree at `dest`
@@ -78,7 +79,9 @@ def materialize(
     (`resume=False`: start afresh; spec/MIRROR.md, section 12)."""
     from snaparc.hf.materialize import materialize_hf_dir
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     target = check_path(dest, option="DEST")
     r = r.resume_in(Path(os.path.abspath(target)).parent, resume=resume)
     travelling = travelling_bundle(r, hub=False)
@@ -111,6 +114,7 @@ def materialize_cache(
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
     resume: bool = True,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> MaterializedCache:
     """Verify an archived snapshot export and publish it in a hub cache as
@@ -121,7 +125,9 @@ def materialize_cache(
     section 12)."""
     from snaparc.hf.materialize import materialize_hf_cache
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     repo_id = check_repo_id(repo_id)
     cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
     travelling = travelling_bundle(r, hub=True)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from snaparc.hf.materialize import CacheResult, MaterializeResult, SnapshotCheck
     from snaparc.mirror.check import CheckReport
     from snaparc.mirror.gc import GcReport
+    from snaparc.mirror.oci.listing import OCIListing
     from snaparc.mirror.oci.push import OCIPushReport
     from snaparc.mirror.pull import MirrorListing, PullReport
     from snaparc.mirror.push import PushReport
@@ -379,6 +380,34 @@ class MirrorListed(Result):
             "logical_bytes": u.logical_bytes,
             "stored_bytes": u.stored_bytes,
             "objects": u.objects,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OCIListed(Result):
+    """`mirror ls oci://HOST/REPO`: the shape of `MirrorListed` (refs are the
+    tags that name snaparc artifacts, sizes are layer bytes as the manifests
+    claim them), plus every tag's manifest digest."""
+
+    listing: OCIListing
+
+    def to_json(self) -> dict[str, Any]:
+        x = self.listing
+        return {
+            "url": x.repository,
+            "refs": x.refs,
+            "archives": sorted(x.archives),
+            "sizes": {
+                aid: {"size": e.layer_bytes, "shared_bytes": x.shared_bytes(aid)}
+                for aid, e in sorted(x.archives.items())
+            },
+            "tags": {
+                t.tag: {"digest": t.digest, "archive_id": t.archive_id}
+                | ({"problem": t.problem} if t.problem else {})
+                for t in x.tags
+            },
+            "logical_bytes": x.logical_bytes,
+            "stored_bytes": x.stored_bytes,
         }
 
 

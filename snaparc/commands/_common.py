@@ -89,6 +89,16 @@ def limits_from(args: argparse.Namespace) -> Limits:
     )
 
 
+def add_allow_http(p: argparse.ArgumentParser) -> None:
+    """For the commands that read an archive (or a --base) from anywhere."""
+    p.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="speak plain http to an oci:// registry that is not a loopback address "
+        "(default: https; spec/OCI.md)",
+    )
+
+
 def add_s3(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "S3 (also from AWS_ENDPOINT_URL, AWS_REGION/AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, "

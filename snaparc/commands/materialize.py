@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from snaparc.commands._common import (
     Meter,
+    add_allow_http,
     add_limits,
     add_no_resume,
     add_progress,
@@ -72,6 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_threads(p)
     add_progress(p)
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
@@ -103,6 +105,7 @@ def _run_dir(args: argparse.Namespace) -> int:
             force=args.force,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             base=args.base,
             resume=not args.no_resume,
             progress=meter,
@@ -133,6 +136,7 @@ def _run_cache(args: argparse.Namespace) -> int:
             cache_dir=None if args.hf_cache is _DEFAULT_CACHE else args.hf_cache,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             base=args.base,
             resume=not args.no_resume,
             progress=meter,

@@ -6,6 +6,7 @@ import argparse
 
 from snaparc.commands._common import (
     Meter,
+    add_allow_http,
     add_limits,
     add_no_resume,
     add_progress,
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_threads(p)
     add_progress(p)
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             base=args.base,
             resume=not args.no_resume,
             progress=meter,

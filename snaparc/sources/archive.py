@@ -49,6 +49,7 @@ from snaparc.mirror.url import (
     REF_NAME,
     MirrorTarget,
     S3Settings,
+    TransferSettings,
     looks_like_mirror_target,
     parse_target,
 )
@@ -231,9 +232,9 @@ def open_source(
 ) -> Iterator[ArchiveInput]:
     """Open a source for reading. `s3` (default: the AWS environment), `jobs`
     (parts fetched ahead) and `resume` (where a killed run's parts are found
-    and this run's kept, `snaparc.mirror.resume`) matter for mirror targets
-    only; `jobs` and `allow_http` (plain http to a registry that is not
-    loopback) for OCI."""
+    and this run's kept, `snaparc.mirror.resume`) matter for mirror targets;
+    `jobs`, `allow_http` (plain http to a registry that is not loopback) and
+    the transfer settings of `s3` (idle timeout, retries) for OCI."""
     if not isinstance(source, Source):
         source = classify_source(source)
     if source.kind == "stdin":
@@ -244,7 +245,9 @@ def open_source(
 
         assert source.oci is not None
         with open_oci_input(
-            source.oci, client=registry_client(source.oci, allow_http), jobs=jobs
+            source.oci,
+            client=registry_client(source.oci, allow_http, s3.transfer if s3 else None),
+            jobs=jobs,
         ) as opened:
             yield opened
         return
@@ -269,12 +272,20 @@ def open_source(
         yield ArchiveInput(f, source.text, st.st_size if regular else None, f.seekable())
 
 
-def registry_client(target: OCITarget, allow_http: bool = False) -> RegistryClient:
+def registry_client(
+    target: OCITarget, allow_http: bool = False, transfer: TransferSettings | None = None
+) -> RegistryClient:
     """A client for `target`'s registry with the credentials the environment
-    holds for it (spec/OCI.md, "Authentication")."""
+    holds for it (spec/OCI.md, "Authentication"); `transfer` (idle timeout,
+    retries) defaults to the environment's (`transfer_settings`)."""
     from snaparc.mirror.oci.client import RegistryClient, credentials_for
 
-    return RegistryClient(target, credentials=credentials_for(target.netloc), allow_http=allow_http)
+    return RegistryClient(
+        target,
+        credentials=credentials_for(target.netloc),
+        allow_http=allow_http,
+        transfer=transfer,
+    )
 
 
 def _open_stdin() -> ArchiveInput:
