@@ -75,8 +75,8 @@ def push(
     repository of the same registry to mount blobs from). Waits while a gc or
     `mirror_rm` of a record runs (`lease`: seconds of the push lock's lease,
     spec/MIRROR.md section 10)."""
+    from snaparc.mirror.connect import open_store
     from snaparc.mirror.push import push_archive
-    from snaparc.mirror.store import open_store
 
     source = classify_source(archive)
     if not source.is_local:
@@ -211,8 +211,8 @@ def pull(
     (`OUTPUT.oms.json`, `OUTPUT.hub.oms.json`). With `resume` (the default), a
     pull of the same `output` that was killed is resumed: the parts its temp
     file holds are not fetched again (spec/MIRROR.md, section 12)."""
+    from snaparc.mirror.connect import open_store
     from snaparc.mirror.pull import pull_archive, resolve_archive_id
-    from snaparc.mirror.store import open_store
 
     if not isinstance(target, str) or not target:
         raise UsageError("URL:REF|URL@ID is empty: name a mirror and an archive")
@@ -291,8 +291,8 @@ def mirror_ls(
     For `oci://HOST/REPO` (`OCIListed`): every tag, its manifest digest and
     the archive id its artifact carries (`allow_http`: plain http to a
     registry that is not loopback)."""
+    from snaparc.mirror.connect import open_store
     from snaparc.mirror.pull import list_mirror
-    from snaparc.mirror.store import open_store
     from snaparc.mirror.usage import mirror_usage
 
     allow_http = check_flag(allow_http, "--allow-http")
@@ -323,8 +323,8 @@ def mirror_rm(
     """Drop a ref (`URL:REF`) or an archive record (`URL@ID`). A record that refs
     still name is refused (`ArchiveInUseError`, naming them) unless `force`,
     which removes those refs too. Parts stay until `mirror_gc`."""
+    from snaparc.mirror.connect import open_store
     from snaparc.mirror.remove import remove_archive, remove_ref
-    from snaparc.mirror.store import open_store
 
     if not isinstance(target, str) or not target:
         raise UsageError("URL:REF|URL@ID is empty: name a mirror and a ref or archive")
@@ -350,8 +350,8 @@ def mirror_gc(
     """Delete every part no archive record reaches, safely beside pushes and
     pulls on other machines (spec/MIRROR.md section 10). `dry_run` lists what
     would go and changes nothing."""
+    from snaparc.mirror.connect import open_store
     from snaparc.mirror.gc import collect_garbage
-    from snaparc.mirror.store import open_store
 
     where = _plain_url(url)
     timing = _timing(lease)
@@ -373,7 +373,7 @@ def mirror_check(
     `ok` is False, and `report.problems` names each damaged archive and
     object, when anything is damaged (the CLI then exits 1)."""
     from snaparc.mirror.check import check_mirror
-    from snaparc.mirror.store import open_store
+    from snaparc.mirror.connect import open_store
 
     where = _plain_url(url)
     jobs = check_jobs(jobs)

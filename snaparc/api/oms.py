@@ -122,8 +122,8 @@ def mirror_bundles(store: Store, archive_id: str, limits: Limits) -> list[Travel
 def target_bundles(
     target: MirrorTarget, limits: Limits, s3: S3Settings | None
 ) -> list[TravellingBundle]:
+    from snaparc.mirror.connect import open_store
     from snaparc.mirror.pull import resolve_archive_id
-    from snaparc.mirror.store import open_store
 
     store = open_store(target.url, settings=s3)
     return mirror_bundles(store, resolve_archive_id(store, target), limits)

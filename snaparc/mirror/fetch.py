@@ -41,7 +41,7 @@ from functools import partial
 
 from snaparc.errors import DigestMismatchError, IntegrityError, MissingBlobError
 from snaparc.mirror.layout import ArchiveRecord, MemberRecord, Part
-from snaparc.mirror.resume import Kept
+from snaparc.mirror.resume import Kept, cached_prefix
 from snaparc.mirror.store import ObjectNotFoundError, Store
 from snaparc.mirror.workers import DaemonPool, wait
 
@@ -90,34 +90,6 @@ def plan_chunks(record: ArchiveRecord, chunk: int) -> Iterator[_Chunk]:
             for start in range(0, part.size, chunk):
                 yield _Chunk(key, member, part, start, min(part.size, start + chunk), offset)
             offset += part.size
-
-
-def cached_prefix(fd: int, record: ArchiveRecord, *, parts: int | None = None) -> int:
-    """How many leading bytes of the file `fd` are whole parts of `record`
-    with the right sha256 (each part checked in 1 MiB reads); with `parts`,
-    at most that many parts are checked."""
-    size = os.fstat(fd).st_size
-    offset = 0
-    checked = 0
-    for member in record.members:
-        for part in member.parts:
-            if parts is not None and checked == parts:
-                return offset
-            checked += 1
-            if offset + part.size > size:
-                return offset
-            digest = hashlib.sha256()
-            at = offset
-            while at < offset + part.size:
-                data = os.pread(fd, min(MIB, offset + part.size - at), at)
-                if not data:
-                    return offset
-                digest.update(data)
-                at += len(data)
-            if digest.hexdigest() != part.sha256:
-                return offset
-            offset += part.size
-    return offset
 
 
 def _from_cache(fd: int, ch: _Chunk) -> bytes:

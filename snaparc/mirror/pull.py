@@ -29,6 +29,7 @@ from typing import BinaryIO, cast
 from snaparc.archive.input import ArchiveInput, TransferCounts
 from snaparc.errors import IntegrityError, RemoteNotFoundError, SignatureError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.fetch import MirrorArchiveStream, MirrorDigestError, MirrorPartMissingError
 from snaparc.mirror.layout import (
     MAX_SIGNATURE_BYTES,
@@ -45,7 +46,6 @@ from snaparc.mirror.store import (
     ObjectNotFoundError,
     RetryingStore,
     Store,
-    open_store,
 )
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
 from snaparc.progress import Progress

@@ -12,7 +12,7 @@ local output (`pull`, `unpack`, `materialize` to a directory or a hub cache):
   leaves it behind;
 - it holds the rebuilt `.dlmsnap` bytes at their offsets in the archive, so
   its longest prefix of whole parts that match their sha256
-  (`fetch.cached_prefix`) is read from it instead of fetched, and every
+  (`cached_prefix`) is read from it instead of fetched, and every
   byte still goes through every check of a fetched one;
 - `pull` needs no file of its own: its output temp file (named after the
   output) is the archive being rebuilt. `unpack` and `materialize` publish
@@ -33,6 +33,7 @@ local output (`pull`, `unpack`, `materialize` to a directory or a hub cache):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ from pathlib import Path
 from snaparc.mirror.layout import ArchiveRecord
 from snaparc.publish import adopt, adopt_stale, clean_stale, dead_temps, disown, own, temp_name
 
-__all__ = ["KEY_SUFFIX", "Kept", "ResumeAt", "ResumeFile", "open_resume_file"]
+__all__ = ["KEY_SUFFIX", "Kept", "ResumeAt", "ResumeFile", "cached_prefix", "open_resume_file"]
 
 # The resume file of `unpack` and `materialize` is a temp file for the name
 # ARCHIVE_ID + KEY_SUFFIX (a pulled file's name, never published).
@@ -53,6 +54,35 @@ KEY_SUFFIX = ".dlmsnap"
 # pack's, another command's), at most this many, for one that begins with
 # this archive's first part.
 OTHERS = 8
+_MIB = 1024 * 1024
+
+
+def cached_prefix(fd: int, record: ArchiveRecord, *, parts: int | None = None) -> int:
+    """How many leading bytes of the file `fd` are whole parts of `record`
+    with the right sha256 (each part checked in 1 MiB reads); with `parts`,
+    at most that many parts are checked."""
+    size = os.fstat(fd).st_size
+    offset = 0
+    checked = 0
+    for member in record.members:
+        for part in member.parts:
+            if parts is not None and checked == parts:
+                return offset
+            checked += 1
+            if offset + part.size > size:
+                return offset
+            digest = hashlib.sha256()
+            at = offset
+            while at < offset + part.size:
+                data = os.pread(fd, min(_MIB, offset + part.size - at), at)
+                if not data:
+                    return offset
+                digest.update(data)
+                at += len(data)
+            if digest.hexdigest() != part.sha256:
+                return offset
+            offset += part.size
+    return offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +156,6 @@ def _take_over(at: ResumeAt, name: str, record: ArchiveRecord) -> Path | None:
     """A dead run's file for `name`, else the largest other dead `*.dlmsnap`
     temp file beside it whose first part is this archive's (a killed pull
     of the archive serves an unpack of it, and the other way round)."""
-    from snaparc.mirror.fetch import cached_prefix
-
     path = adopt_stale(at.directory, name)
     if path is not None:
         return path

@@ -51,13 +51,6 @@ from snaparc.errors import (
     RemoteNotFoundError,
 )
 from snaparc.mirror.retry import BASE_DELAY, MAX_DELAY, RetryPolicy, TransferStats
-from snaparc.mirror.url import (
-    MirrorURL,
-    S3Settings,
-    TransferSettings,
-    s3_settings,
-    transfer_settings,
-)
 from snaparc.mirror.workers import off_main
 from snaparc.publish import put_file
 from snaparc.sidefiles import open_regular_file
@@ -470,29 +463,3 @@ class RetryingStore:
 
     def delete(self, key: str) -> None:
         self._retry(lambda: self.inner.delete(key))
-
-
-# --- opening ------------------------------------------------------------------------
-
-
-def open_store(
-    url: MirrorURL, *, settings: S3Settings | None = None, create: bool = False
-) -> RetryingStore:
-    """The store for `url`, wrapped in `RetryingStore`.
-
-    `create` makes a missing mirror directory (push); buckets are never
-    created. `settings` defaults to `s3_settings()` from the environment; its
-    transfer settings (idle timeout, retries) apply to every request.
-    """
-    inner: Store
-    transfer: TransferSettings
-    if url.scheme == "file":
-        transfer = settings.transfer if settings is not None else transfer_settings()
-        inner = DirStore(Path(url.path), create=create)
-    else:
-        from snaparc.mirror.s3 import S3Store
-
-        settings = settings or s3_settings()
-        transfer = settings.transfer
-        inner = S3Store(url.bucket, url.prefix, settings)
-    return RetryingStore(inner, retries=transfer.retries)

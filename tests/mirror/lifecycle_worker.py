@@ -63,9 +63,9 @@ def _rm_if_present(url: str, archive_id: str, lease: float) -> None:
 
 
 def gc_role(url: str, lease: float, rounds: int, delay: float) -> dict[str, object]:
+    from snaparc.mirror.connect import open_store
     from snaparc.mirror.gc import collect_garbage
     from snaparc.mirror.lock import LockTiming
-    from snaparc.mirror.store import open_store
     from snaparc.mirror.url import parse_url
 
     store = open_store(parse_url(url))

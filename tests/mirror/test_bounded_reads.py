@@ -20,8 +20,9 @@ from snaparc_testlib import push_file
 from snaparc import api
 from snaparc.cli import main
 from snaparc.mirror import fetch, push
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.pull import MirrorDigestError, pull_archive
-from snaparc.mirror.store import MemoryStore, ObjectInfo, PutMode, open_store
+from snaparc.mirror.store import MemoryStore, ObjectInfo, PutMode
 from snaparc.mirror.url import MirrorTarget, MirrorURL, parse_url
 
 from .conftest import write_tree

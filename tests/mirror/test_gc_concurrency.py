@@ -22,9 +22,10 @@ import pytest
 from snaparc_testlib import push_file
 
 import snaparc.api as api
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.gc import GcReport, collect_garbage
 from snaparc.mirror.lock import LockTiming, MirrorBusyError, lock_kind
-from snaparc.mirror.store import PutMode, Store, open_store
+from snaparc.mirror.store import PutMode, Store
 from snaparc.mirror.url import parse_url
 
 from .conftest import pack, write_tree

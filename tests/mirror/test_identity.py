@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from snaparc.cli import main
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.layout import decode_record, encode_record, record_key
-from snaparc.mirror.store import Store, open_store
+from snaparc.mirror.store import Store
 from snaparc.mirror.url import parse_url
 
 

@@ -12,11 +12,12 @@ from snaparc_testlib import push_file
 import snaparc.api as api
 from snaparc.cli import main
 from snaparc.errors import RemoteNotFoundError
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.gc import GcRefusedError, collect_garbage
 from snaparc.mirror.inventory import part_keys, take_inventory
 from snaparc.mirror.layout import decode_record, record_key
 from snaparc.mirror.remove import ArchiveInUseError, ArchiveRemovedError
-from snaparc.mirror.store import Store, open_store
+from snaparc.mirror.store import Store
 from snaparc.mirror.url import parse_url
 
 from .conftest import pack, write_tree
@@ -172,7 +173,7 @@ def test_a_read_of_an_archive_removed_and_collected_midway_fails_cleanly(
 ) -> None:
     """A pull (or any reading command) that read the record, then lost its
     parts to rm + gc: exit 10, no output, never wrong bytes."""
-    import snaparc.mirror.store as store_mod
+    import snaparc.mirror.connect as connect_mod
     from snaparc.mirror.remove import remove_archive
 
     big = {f"f{i}.bin": bytes([i]) * 9_000_000 for i in range(3)}  # several parts
@@ -209,7 +210,7 @@ def test_a_read_of_an_archive_removed_and_collected_midway_fails_cleanly(
 
     import snaparc.mirror.pull as pull_mod
 
-    monkeypatch.setattr(store_mod, "open_store", lambda *a, **k: Racing(inner))
+    monkeypatch.setattr(connect_mod, "open_store", lambda *a, **k: Racing(inner))
     monkeypatch.setattr(pull_mod, "open_store", lambda *a, **k: Racing(inner))
     out = tmp_path / "out.dlmsnap"
     dest = tmp_path / "tree"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snaparc_testlib import push_file
 
-from snaparc.mirror.store import open_store
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.url import parse_url
 from snaparc.sources.archive import open_source
 

@@ -9,10 +9,11 @@ import pytest
 from snaparc_testlib import push_file
 
 from snaparc.cli import main
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.layout import PART_FRAMES, decode_record, record_key
 from snaparc.mirror.pull import list_mirror, pull_archive
 from snaparc.mirror.push import PushReport
-from snaparc.mirror.store import ObjectInfo, PutMode, Store, open_store
+from snaparc.mirror.store import ObjectInfo, PutMode, Store
 from snaparc.mirror.url import parse_url
 from snaparc.sources.archive import open_source
 

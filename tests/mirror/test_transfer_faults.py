@@ -28,9 +28,9 @@ import pytest
 
 from snaparc import api
 from snaparc.cli import main
+from snaparc.mirror.connect import open_store
 from snaparc.mirror.layout import decode_record, decode_ref, record_key, ref_key
 from snaparc.mirror.s3 import READ_CHUNK
-from snaparc.mirror.store import open_store
 from snaparc.mirror.url import S3Settings, TransferSettings, parse_url, s3_settings
 from snaparc.progress import Progress
 
