@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
 from snaparc.api.args import (
+    check_codec,
     check_level,
     check_limits,
     check_oms_ignore,
@@ -123,6 +124,7 @@ def pack(
     output: str | os.PathLike[str],
     *,
     level: int = 3,
+    codec: str | None = "none",
     threads: int = 0,
     force: bool = False,
     allow_undeclared: bool = False,
@@ -140,7 +142,10 @@ def pack(
     `split` writes volumes of that size (`700M`, `fat32`, or bytes) plus an
     index; `sums` writes `OUT.sha256` and `OUT.b3`; `base` (a file, split
     volumes or a mirror target) makes a thin archive holding only the blobs
-    the base lacks. `threads=0` uses every core. The safetensors files of a
+    the base lacks. `codec="bytegroup"` stores the float tensors of every
+    safetensors file of a snapshot export as byte planes (format 1.2; smaller,
+    same content); "none" writes exactly what earlier versions write.
+    `threads=0` uses every core. The safetensors files of a
     snapshot export must pass the strict profile and hold adapter tensors
     only (`allow_base_weights` lifts the second rule).
     """
@@ -152,6 +157,7 @@ def pack(
     to_stdout = os.fspath(output) == "-"
     out = None if to_stdout else check_path(output, option="-o/--output")
     level = check_level(level)
+    coding = check_codec(codec)
     threads = check_threads(threads)
     volume_size = check_split(split)
     if to_stdout and (volume_size or sums):
@@ -195,6 +201,7 @@ def pack(
         tensors=tensors,
         base_blobs=base_blobs,
         base_id=base_id,
+        codec=coding,
     )
     meter = _meter(progress, plan.layout.tar_size)
     if out is None:
