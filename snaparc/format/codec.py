@@ -14,6 +14,11 @@ ZipNN and of Xet's byte grouping). The safetensors header, tensors of other
 dtypes, the bytes of an element cut by a frame boundary and runs of fewer
 than two elements stay as they are.
 
+Within a frame, the runs of one width are regrouped together: their bytes,
+concatenated in index order, become `width` planes, written back into the
+runs' positions in the same order. So an adapter of many small tensors
+still gives zstd one long exponent plane per frame, not one per tensor.
+
 `FrameCodec.encode` (the writer) and `FrameCodec.decode` (every reader)
 transform one decompressed frame of the member in place, knowing only the
 frame's number in the member: any frame decodes on its own. Digests are of
@@ -28,7 +33,6 @@ bytes are copied out once and back once.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator
 
 from snaparc.errors import ManifestError, UnsupportedVersionError
 from snaparc.format.constants import (
@@ -68,8 +72,9 @@ class FrameCodec:
         self._ends = [e for _, e, _ in spans]
         self._size = size
 
-    def segments(self, j: int, frame_len: int) -> Iterator[tuple[int, int, int]]:
-        """(start, end, width) in frame `j`'s bytes of every run to regroup.
+    def runs(self, j: int, frame_len: int) -> dict[int, list[tuple[int, int]]]:
+        """Width -> the (start, end) in frame `j`'s bytes of every run of whole
+        elements of that width, in index order.
 
         `frame_len` is the frame's actual length (also a wrong one: a reader
         decodes before it judges the frame's size); runs never leave it.
@@ -77,6 +82,7 @@ class FrameCodec:
         start = j * FRAME_SIZE - TAR_BLOCK  # blob offset of the frame's first byte
         lo = max(0, start)
         hi = min(self._size, start + frame_len)
+        out: dict[int, list[tuple[int, int]]] = {}
         i = bisect_right(self._ends, lo)  # the first span that ends after lo
         spans = self._spans
         while i < len(spans) and spans[i][0] < hi:
@@ -84,26 +90,34 @@ class FrameCodec:
             s = b + -(-(max(b, lo) - b) // w) * w
             t = b + (min(e, hi) - b) // w * w
             if t - s >= 2 * w:
-                yield s - start, t - start, w
+                out.setdefault(w, []).append((s - start, t - start))
             i += 1
+        return out
 
     def encode(self, j: int, frame: memoryview) -> None:
         """Regroup frame `j` of the member in place (the writer)."""
-        for s, t, w in self.segments(j, len(frame)):
-            src = bytes(frame[s:t])
-            n = (t - s) // w
-            for k in range(w):
-                frame[s + k * n : s + (k + 1) * n] = src[k::w]
+        for w, runs in self.runs(j, len(frame)).items():
+            src = b"".join([frame[s:t] for s, t in runs])
+            planes = memoryview(b"".join([src[k::w] for k in range(w)]))
+            _scatter(frame, runs, planes)
 
     def decode(self, j: int, frame: memoryview) -> None:
         """Undo `encode` on frame `j` of the member in place (every reader)."""
-        for s, t, w in self.segments(j, len(frame)):
-            src = bytes(frame[s:t])
-            n = (t - s) // w
-            out = bytearray(t - s)
+        for w, runs in self.runs(j, len(frame)).items():
+            src = memoryview(b"".join([frame[s:t] for s, t in runs]))
+            n = len(src) // w
+            out = bytearray(len(src))
             for k in range(w):
                 out[k::w] = src[k * n : (k + 1) * n]
-            frame[s:t] = out
+            _scatter(frame, runs, memoryview(out))
+
+
+def _scatter(frame: memoryview, runs: list[tuple[int, int]], data: memoryview) -> None:
+    """Write `data` back into the runs' positions, in order."""
+    at = 0
+    for s, t in runs:
+        frame[s:t] = data[at : at + t - s]
+        at += t - s
 
 
 def blob_codec(manifest: Manifest, blob: BlobEntry) -> FrameCodec | None:

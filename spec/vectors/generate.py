@@ -371,25 +371,37 @@ BYTEGROUP_WIDTHS = {"BF16": 2, "F16": 2, "F32": 4}
 def bytegroup_member(name: str, content: bytes) -> bytes:
     """The member data `--codec bytegroup` stores for safetensors `content`,
     written from FORMAT.md ("Blob codecs") with the header parsed here: in each
-    frame, the whole elements of each BF16/F16/F32 tensor, counted from the
-    tensor's first byte, as byte planes."""
+    frame, the runs of whole elements of the BF16/F16/F32 tensors (counted from
+    each tensor's first byte), per width concatenated in file order, as byte
+    planes written back into the runs' positions."""
     n = int.from_bytes(content[:8], "little")
     header = json.loads(content[8 : 8 + n])
     member = bytearray(build_header(name, len(content)) + content)
     member += bytes(padding_len(len(content)))
-    for key, info in header.items():
-        if key == "__metadata__" or info["dtype"] not in BYTEGROUP_WIDTHS:
-            continue
-        w = BYTEGROUP_WIDTHS[info["dtype"]]
-        b, e = (TAR_BLOCK + 8 + n + x for x in info["data_offsets"])  # member offsets
-        for lo in range(0, len(member), FRAME_SIZE):
-            s = max(b, lo)
-            s += -(s - b) % w
-            t = min(e, lo + FRAME_SIZE)
-            t -= (t - b) % w
-            if t - s >= 2 * w:
-                run = bytes(member[s:t])
-                member[s:t] = b"".join(run[k::w] for k in range(w))
+    tensors = sorted(
+        (info["data_offsets"][0], info["data_offsets"][1], BYTEGROUP_WIDTHS[info["dtype"]])
+        for key, info in header.items()
+        if key != "__metadata__" and info["dtype"] in BYTEGROUP_WIDTHS
+    )
+    for lo in range(0, len(member), FRAME_SIZE):
+        for w in sorted({w for _, _, w in tensors}):
+            runs = []
+            for begin, end, width in tensors:
+                if width != w:
+                    continue
+                b, e = TAR_BLOCK + 8 + n + begin, TAR_BLOCK + 8 + n + end  # member offsets
+                s = max(b, lo)
+                s += -(s - b) % w
+                t = min(e, lo + FRAME_SIZE)
+                t -= (t - b) % w
+                if t - s >= 2 * w:
+                    runs.append((s, t))
+            joined = b"".join(bytes(member[s:t]) for s, t in runs)
+            planes = b"".join(joined[k::w] for k in range(w))
+            at = 0
+            for s, t in runs:
+                member[s:t] = planes[at : at + t - s]
+                at += t - s
     return bytes(member[TAR_BLOCK : TAR_BLOCK + len(content)])
 
 

@@ -141,6 +141,21 @@ def test_encode_regroups_bytes_into_planes_and_decode_undoes_it() -> None:
     assert bytes(frame[512 : 512 + 43]) == blob
 
 
+def test_runs_of_one_width_are_regrouped_together_as_the_spec_example_says() -> None:
+    # FORMAT.md: BF16 `a0 a1 b0 b1`, a U8 `x`, BF16 `c0 c1` -> `a0 b0 c0 a1`, `x`, `b1 c1`
+    tensors = (
+        TensorInfo("a", "BF16", (2,), 8, 12),
+        TensorInfo("x", "U8", (1,), 12, 13),
+        TensorInfo("c", "BF16", (1,), 13, 15),
+        TensorInfo("d", "BF16", (2,), 15, 19),
+    )
+    blob = b"\x00" * 8 + b"a0b0x" + b"cc" + b"d0e0"
+    frame = bytearray(512) + bytearray(blob) + bytearray(512 - len(blob))
+    FrameCodec(tensors, len(blob)).encode(0, memoryview(frame))
+    # "c" is one element: not a run; "a" and "d" are regrouped together
+    assert bytes(frame[520 : 520 + 11]) == b"abde" + b"x" + b"cc" + b"0000"
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_every_frame_decodes_alone_whatever_the_layout(seed: int) -> None:
     rng = random.Random(seed)
