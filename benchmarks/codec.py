@@ -9,7 +9,8 @@ variants) and measures, in the same run:
 
 - the weights' compressed size / their raw bytes: `zstd -3` of the raw file
   (the CLI, one stream), the weights member of a default archive (level 3),
-  of a `--level 1` one and of `--codec bytegroup` ones (level 3 and level 1),
+  of a `--level 1` one and of `--codec bytegroup` ones (level 1, the codec's
+  default, and level 3),
   and `zipnn` (the PyPI package, in-process) when it imports
   (`--zipnn-path` for a `pip install --target` directory);
 - the whole archive / the tree's raw bytes, for each variant;
@@ -113,8 +114,8 @@ def measure(
     variants = {  # name -> extra pack options
         "none": [],
         "none-l1": ["--level", "1"],
-        "bytegroup": ["--codec", "bytegroup"],
-        "bytegroup-l1": ["--codec", "bytegroup", "--level", "1"],
+        "bytegroup": ["--codec", "bytegroup"],  # level 1, the codec's default
+        "bytegroup-l3": ["--codec", "bytegroup", "--level", "3"],
     }
     archives = {v: work / f"{dtype}-{v}.dlmsnap" for v in variants}
     walls: dict[str, list[float]] = {f"{op} {v}": [] for op in ("pack", "verify") for v in variants}
@@ -174,8 +175,9 @@ def render(results: list[dict[str, Any]], zipnn: ModuleType | str, size: float, 
         "",
         "Compressed size / raw bytes of the weights file (lower is better):",
         "",
-        "| dtype | zstd -3 (CLI) | snaparc default | bytegroup | bytegroup --level 1 | zipnn |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| dtype | zstd -3 (CLI) | snaparc default (level 3) | snaparc --level 1 | "
+        "bytegroup (level 1) | bytegroup --level 3 | zipnn |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         z = r.get("zipnn")
@@ -183,8 +185,8 @@ def render(results: list[dict[str, Any]], zipnn: ModuleType | str, size: float, 
             f"{z['ratio']:.4f}{'' if z['lossless'] else ' (did not round-trip)'}" if z else "-"
         )
         lines.append(
-            f"| {r['dtype']} | {r['zstd3']:.4f} | {r['none']:.4f} | {r['bytegroup']:.4f} | "
-            f"{r['bytegroup-l1']:.4f} | {zipnn_cell} |"
+            f"| {r['dtype']} | {r['zstd3']:.4f} | {r['none']:.4f} | {r['none-l1']:.4f} | "
+            f"{r['bytegroup']:.4f} | {r['bytegroup-l3']:.4f} | {zipnn_cell} |"
         )
     lines += [
         "",
@@ -199,8 +201,8 @@ def render(results: list[dict[str, Any]], zipnn: ModuleType | str, size: float, 
         for v, label in (
             ("none", "default"),
             ("none-l1", "--level 1"),
-            ("bytegroup", "--codec bytegroup"),
-            ("bytegroup-l1", "--codec bytegroup --level 1"),
+            ("bytegroup", "--codec bytegroup (level 1)"),
+            ("bytegroup-l3", "--codec bytegroup --level 3"),
         ):
             lines.append(
                 f"| {r['dtype']} | {label} | {r[f'archive {v}']:.4f} | {_med(w[f'pack {v}'])} | "

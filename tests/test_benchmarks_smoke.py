@@ -176,5 +176,5 @@ def test_codec_bench_runs_end_to_end_on_a_tiny_snapshot(
     argv = ["--size", str(TINY_GIB), "--dtypes", "BF16,F32", "--runs", "1"]
     assert codec.main([*argv, "--workdir", str(tmp_path / "w")]) == 0
     out = capsys.readouterr().out
-    assert "| BF16 | --codec bytegroup |" in out and "| F32 | default |" in out
+    assert "| BF16 | --codec bytegroup (level 1) |" in out and "| F32 | default |" in out
     assert not (tmp_path / "w").exists()

@@ -123,7 +123,7 @@ def pack(
     src: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
-    level: int = 3,
+    level: int | None = None,
     codec: str | None = "none",
     threads: int = 0,
     force: bool = False,
@@ -144,20 +144,27 @@ def pack(
     volumes or a mirror target) makes a thin archive holding only the blobs
     the base lacks. `codec="bytegroup"` stores the float tensors of every
     safetensors file of a snapshot export as byte planes (format 1.2; smaller,
-    same content); "none" writes exactly what earlier versions write.
+    same content); "none" writes exactly what earlier versions write. `level`
+    defaults to 3, and to 1 with a codec (the planes compress best there).
     `threads=0` uses every core. The safetensors files of a
     snapshot export must pass the strict profile and hold adapter tensors
     only (`allow_base_weights` lifts the second rule).
     """
-    from snaparc.archive.pack import check_tensors, hash_tree, plan_pack, write_archive
+    from snaparc.archive.pack import (
+        check_tensors,
+        default_level,
+        hash_tree,
+        plan_pack,
+        write_archive,
+    )
     from snaparc.archive.source_tree import scan_tree
     from snaparc.publish import AtomicFile, check_target, os_error
 
     src_path = check_path(src, option="SRC_DIR")
     to_stdout = os.fspath(output) == "-"
     out = None if to_stdout else check_path(output, option="-o/--output")
-    level = check_level(level)
     coding = check_codec(codec)
+    level = check_level(default_level(coding) if level is None else level)
     threads = check_threads(threads)
     volume_size = check_split(split)
     if to_stdout and (volume_size or sums):

@@ -58,6 +58,16 @@ from snaparc.version import __version__
 
 CREATED_BY = f"snaparc {__version__}"
 MIN_LEVEL, MAX_LEVEL = 1, 19
+DEFAULT_LEVEL = 3
+# The default level with `--codec bytegroup`: the byte planes compress better
+# at level 1 than at 3 (level 3's match finder spends bits on the exponent
+# plane's short repeats) and about twice as fast (benchmarks/RESULTS.md).
+CODED_DEFAULT_LEVEL = 1
+
+
+def default_level(codec: str | None) -> int:
+    """The zstd level `pack` uses when none is given."""
+    return DEFAULT_LEVEL if codec is None else CODED_DEFAULT_LEVEL
 
 
 @dataclass(frozen=True, slots=True)

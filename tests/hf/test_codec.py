@@ -235,7 +235,7 @@ def test_odd_offsets_and_cut_elements_round_trip(fake_store: Store, tmp_path: Pa
         assert (proc.returncode, proc.stdout == data[t.begin : t.end]) == (0, True), t.name
 
 
-def test_default_pack_is_unchanged_and_none_is_the_default(
+def test_default_pack_is_unchanged_and_none_is_the_default_and_levels(
     fake_store: Store, tmp_path: Path
 ) -> None:
     src = export_with(fake_store, odd_weights())
@@ -245,6 +245,17 @@ def test_default_pack_is_unchanged_and_none_is_the_default(
     assert index.manifest.format_version == "1.1"
     assert all(b.codec is None for b in index.manifest.blobs)
     assert all(m.name.startswith("blobs/sha256/") for m in index.layout.members[1:])
+    # the codec's default level is 1; an explicit --level wins
+    coded = pack(src, tmp_path / "c.dlmsnap", "--codec", "bytegroup").read_bytes()
+    assert (
+        pack(src, tmp_path / "c1.dlmsnap", "--codec", "bytegroup", "--level", "1").read_bytes()
+        == coded
+    )
+    assert (
+        pack(src, tmp_path / "c3.dlmsnap", "--codec", "bytegroup", "--level", "3").read_bytes()
+        != coded
+    )
+    assert pack(src, tmp_path / "p3.dlmsnap", "--level", "3").read_bytes() == plain
 
 
 def test_thin_archive_and_mirror_of_a_coded_archive(fake_store: Store, tmp_path: Path) -> None:
