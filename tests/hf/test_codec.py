@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -46,7 +47,7 @@ PREFIX = "base_model.model.model.layers.0.self_attn.q_proj"
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def library_weights(dtype: torch.dtype, *, seed: int = 0) -> bytes:
+def library_weights(dtype: Any, *, seed: int = 0) -> bytes:
     """Trained-looking LoRA weights (normal, std 0.02) written by `safetensors`:
     one tensor of about 9 MiB (it straddles a frame boundary) and a small one."""
     gen = torch.Generator().manual_seed(seed)
@@ -376,3 +377,18 @@ def test_codec_is_a_usage_error_when_unknown(fake_store: Store, tmp_path: Path) 
     proc = run_snaparc("pack", str(src), "-o", str(tmp_path / "a.dlmsnap"), "--codec", "zipnn")
     assert proc.returncode == 2 and b"--codec" in proc.stderr
     assert not (tmp_path / "a.dlmsnap").exists()
+
+
+def test_materialize_a_coded_archive_to_a_dir_and_a_hub_cache(
+    fake_store: Store, tmp_path: Path
+) -> None:
+    data = odd_weights()
+    coded = pack(export_with(fake_store, data), tmp_path / "coded.dlmsnap", "--codec", "bytegroup")
+    dest = tmp_path / "dest"
+    assert main(["materialize", str(coded), str(dest), "-q"]) == 0
+    assert (dest / WEIGHTS).read_bytes() == data
+    cache = tmp_path / "hub"
+    argv = ["materialize", str(coded), "--hf-cache", str(cache), "--repo-id", "org/coded", "-q"]
+    assert main(argv) == 0
+    found = (cache / "models--org--coded" / "snapshots").rglob("adapter_model.safetensors")
+    assert [p.read_bytes() == data for p in found] == [True]
