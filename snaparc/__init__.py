@@ -39,7 +39,7 @@ _API_NAMES = frozenset(
     {
         "DEFAULT_LIMITS", "Catted", "Exported", "KeysWritten", "Limits", "Listed",
         "Materialized", "MaterializedCache", "MirrorChecked", "MirrorCollected", "MirrorListed",
-        "MirrorRemoved", "Packed", "ProgressFactory", "Pulled", "Pushed", "Result",
+        "MirrorRemoved", "OCIListed", "Packed", "ProgressFactory", "Pulled", "Pushed", "Result",
         "S3Settings", "Signed", "SumsWritten", "TransferSettings", "Unpacked", "Verified",
         "cat", "export",
         "keygen", "ls", "materialize", "materialize_cache", "mirror_check", "mirror_gc",

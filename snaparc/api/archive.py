@@ -11,12 +11,13 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
 from snaparc.api.args import (
     check_codec,
+    check_flag,
     check_level,
     check_limits,
     check_oms_ignore,
@@ -25,10 +26,11 @@ from snaparc.api.args import (
     check_threads,
 )
 from snaparc.api.results import Catted, Listed, Packed, Unpacked, Verified
-from snaparc.archive.input import ArchiveInput, OpenBase
+from snaparc.archive.input import ArchiveInput, OpenBase, TransferCounts
 from snaparc.errors import SnaparcError, SourceError, UsageError
 from snaparc.format.limits import Limits
 from snaparc.format.manifest import MetadataValue
+from snaparc.mirror.resume import ResumeAt
 from snaparc.mirror.url import S3Settings
 from snaparc.progress import Progress
 from snaparc.sources.archive import Source, classify_source, open_source
@@ -44,11 +46,13 @@ def _meter(progress: ProgressFactory | None, total: int | None) -> Progress | No
     return progress(total) if progress is not None else None
 
 
-def base_opener(base: Source | None, *, s3: S3Settings | None = None) -> OpenBase | None:
+def base_opener(
+    base: Source | None, *, s3: S3Settings | None = None, allow_http: bool = False
+) -> OpenBase | None:
     """How a thin archive's base is opened, if one was given (only when needed)."""
     if base is None:
         return None
-    return lambda: open_source(base, s3=s3)
+    return lambda: open_source(base, s3=s3, allow_http=allow_http)
 
 
 def classify_base(base: str | os.PathLike[str] | None) -> Source | None:
@@ -60,8 +64,10 @@ class Reading:
     """The checked arguments every command that reads an archive shares.
 
     `check` validates them all (nothing is opened); `open` opens the source
-    once, with a progress meter sized to it; `open_base` is how a thin
-    archive's base is opened, only if blobs are needed from it.
+    once, with a progress meter sized to it (showing, for a mirror, the bytes
+    fetched, skipped and retried); `open_base` is how a thin archive's base
+    is opened, only if blobs are needed from it. `resume_in` makes a mirror
+    read resumable (spec/MIRROR.md, section 12).
     """
 
     source: Source
@@ -69,6 +75,8 @@ class Reading:
     limits: Limits
     base: Source | None = None
     s3: S3Settings | None = None
+    resume: ResumeAt | None = None
+    allow_http: bool = False  # plain http to an oci:// registry that is not loopback
 
     @classmethod
     def check(
@@ -79,6 +87,7 @@ class Reading:
         limits: Limits | None = None,
         base: str | os.PathLike[str] | None = None,
         s3: S3Settings | None = None,
+        allow_http: bool = False,
     ) -> Reading:
         return cls(
             classify_source(archive),
@@ -86,26 +95,43 @@ class Reading:
             check_limits(limits),
             classify_base(base),
             s3,
+            allow_http=check_flag(allow_http, "--allow-http"),
         )
+
+    def resume_in(self, directory: Path, *, resume: bool = True) -> Reading:
+        """Keep a mirror source's parts in `directory` (beside the output), where
+        a killed run of the same archive left its own (taken over unless not
+        `resume`: `--no-resume`). Nothing changes for other sources."""
+        if self.source.kind != "mirror":
+            return self
+        return replace(self, resume=ResumeAt.keyed(directory, adopt=bool(resume)))
 
     @contextmanager
     def open(
         self, progress: ProgressFactory | None = None
     ) -> Iterator[tuple[ArchiveInput, Progress | None]]:
-        with open_source(self.source, s3=self.s3) as opened:
-            yield opened, _meter(progress, opened.size)
+        with open_source(
+            self.source, s3=self.s3, allow_http=self.allow_http, resume=self.resume
+        ) as opened:
+            meter = _meter(progress, opened.size)
+            counts = opened.transfer
+            if meter is not None and counts is not None:
+                meter.detail = lambda: counts().describe()
+            yield opened, meter
 
     def open_base(self) -> OpenBase | None:
-        return base_opener(self.base, s3=self.s3)
+        return base_opener(self.base, s3=self.s3, allow_http=self.allow_http)
 
     def publish_with(
         self, write: Callable[..., T], progress: ProgressFactory | None, /, *args: Any, **kw: Any
-    ) -> T:
+    ) -> tuple[T, TransferCounts | None]:
         """Open the source and hand it to `write(opened, *args, threads=, limits=,
         progress=, base=, **kw)`: the commands that publish a tree (unpack,
-        materialize, materialize_cache) all read this way."""
+        materialize, materialize_cache) all read this way. Returns what
+        `write` returned and, for a mirror, what was fetched, skipped and
+        retried."""
         with self.open(progress) as (opened, meter):
-            return write(
+            result = write(
                 opened,
                 *args,
                 threads=self.threads,
@@ -114,6 +140,7 @@ class Reading:
                 base=self.open_base(),
                 **kw,
             )
+            return result, None if opened.transfer is None else opened.transfer()
 
 
 # --- pack ------------------------------------------------------------------------
@@ -134,6 +161,7 @@ def pack(
     base: str | os.PathLike[str] | None = None,
     metadata: dict[str, MetadataValue] | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
     stdout: BinaryIO | None = None,
 ) -> Packed:
@@ -167,6 +195,7 @@ def pack(
     level = check_level(default_level(coding) if level is None else level)
     threads = check_threads(threads)
     volume_size = check_split(split)
+    allow_http = check_flag(allow_http, "--allow-http")
     if to_stdout and (volume_size or sums):
         raise UsageError("--split and --sums need an output file (-o FILE), not stdout")
     base_source = classify_base(base)
@@ -195,7 +224,7 @@ def pack(
     if base_source is not None:
         from snaparc.archive.listing import read_listing
 
-        with open_source(base_source, s3=s3) as opened:
+        with open_source(base_source, s3=s3, allow_http=allow_http) as opened:
             listing = read_listing(opened)
         base_blobs = frozenset(b.sha256 for b in listing.manifest.stored_blobs)
         base_id = listing.archive_id
@@ -289,6 +318,7 @@ def verify(
     oms_ignore: Iterable[str] = (),
     oms_ignore_git_paths: bool = True,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Verified:
     """Check every byte of an archive (a file, `-`, split volumes or a mirror
@@ -302,7 +332,7 @@ def verify(
     """
     from snaparc.archive.reader import read_archive
 
-    r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
+    r = Reading.check(archive, threads=threads, limits=limits, s3=s3, allow_http=allow_http)
     key_path = None if key is None else check_path(key, option="--key")
     oms_path = (
         None if oms_signature is None else check_path(oms_signature, option="--oms-signature")
@@ -370,11 +400,12 @@ def ls(
     *,
     limits: Limits | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
 ) -> Listed:
     """The archive id, files and metadata, from the archive's head only."""
     from snaparc.archive.listing import read_listing
 
-    r = Reading.check(archive, limits=limits, s3=s3)
+    r = Reading.check(archive, limits=limits, s3=s3, allow_http=allow_http)
     with r.open() as (opened, _):
         return Listed(read_listing(opened, limits=r.limits))
 
@@ -387,13 +418,14 @@ def cat(
     threads: int = 0,
     limits: Limits | None = None,
     s3: S3Settings | None = None,
+    allow_http: bool = False,
     tensor: str | None = None,
 ) -> Catted:
     """Write one file's bytes to `out`, after both digests of them matched; with
     `tensor`, only that tensor's bytes (its range from the tensor index)."""
     from snaparc.archive.catfile import cat_file
 
-    r = Reading.check(archive, threads=threads, limits=limits, s3=s3)
+    r = Reading.check(archive, threads=threads, limits=limits, s3=s3, allow_http=allow_http)
     if not isinstance(path, str) or not path:
         raise UsageError("PATH is empty: name a file inside the archive (`snaparc ls` lists them)")
     if tensor is not None and (not isinstance(tensor, str) or not tensor):
@@ -421,12 +453,21 @@ def unpack(
     limits: Limits | None = None,
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
+    resume: bool = True,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Unpacked:
-    """Verify an archive and publish its tree at `dest`, complete or not at all."""
+    """Verify an archive and publish its tree at `dest`, complete or not at all.
+
+    From a mirror, an unpack of the same archive beside `dest` that was
+    killed is resumed: the parts it had fetched are not fetched again
+    (`resume=False`: start afresh; spec/MIRROR.md, section 12)."""
     from snaparc.archive.unpack import unpack_archive
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     target = check_path(dest, option="-C/--directory")
-    result = r.publish_with(unpack_archive, progress, target, force=force)
-    return Unpacked(result.target, result.report)
+    r = r.resume_in(Path(os.path.abspath(target)).parent, resume=resume)
+    result, transfer = r.publish_with(unpack_archive, progress, target, force=force)
+    return Unpacked(result.target, result.report, transfer)

@@ -18,6 +18,7 @@ from snaparc.format.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "check_codec",
+    "check_flag",
     "check_jobs",
     "check_level",
     "check_limits",
@@ -32,6 +33,13 @@ __all__ = [
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_flag(value: object, option: str) -> bool:
+    """A switch (`--allow-http`, ...): True or False, nothing else."""
+    if not isinstance(value, bool):
+        raise UsageError(f"{option} must be True or False; got {value!r}")
+    return value
 
 
 def check_jobs(jobs: int, *, option: str = "--jobs") -> int:

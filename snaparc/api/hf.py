@@ -7,6 +7,7 @@ Nothing here imports torch, transformers or peft; `export` with
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from snaparc.api.archive import ProgressFactory, Reading
 from snaparc.api.args import check_path, check_repo_id
@@ -68,14 +69,21 @@ def materialize(
     limits: Limits | None = None,
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
+    resume: bool = True,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> Materialized:
     """Verify an archived snapshot export and publish its tree at `dest`
-    (read-only), loadable by `PeftModel` and `AutoProcessor`."""
+    (read-only), loadable by `PeftModel` and `AutoProcessor`. From a mirror,
+    a killed materialize of the same archive beside `dest` is resumed
+    (`resume=False`: start afresh; spec/MIRROR.md, section 12)."""
     from snaparc.hf.materialize import materialize_hf_dir
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     target = check_path(dest, option="DEST")
+    r = r.resume_in(Path(os.path.abspath(target)).parent, resume=resume)
     travelling = travelling_bundle(r, hub=False)
     bundle_out = None
     if travelling is not None:
@@ -84,7 +92,7 @@ def materialize(
 
         bundle_out = bundle_path_for(os.path.abspath(target))  # DEST may be "."
         check_target(bundle_out, force=force, kind="file")
-    result = r.publish_with(
+    result, transfer = r.publish_with(
         materialize_hf_dir,
         progress,
         target,
@@ -93,7 +101,7 @@ def materialize(
     )
     if travelling is not None and bundle_out is not None:
         publish_bundle(travelling, bundle_out)
-    return Materialized(result, bundle_out)
+    return Materialized(result, bundle_out, transfer)
 
 
 def materialize_cache(
@@ -105,19 +113,27 @@ def materialize_cache(
     limits: Limits | None = None,
     base: str | os.PathLike[str] | None = None,
     s3: S3Settings | None = None,
+    resume: bool = True,
+    allow_http: bool = False,
     progress: ProgressFactory | None = None,
 ) -> MaterializedCache:
     """Verify an archived snapshot export and publish it in a hub cache as
     `repo_id` (default cache: HF_HUB_CACHE, else $HF_HOME/hub, else
     ~/.cache/huggingface/hub), for `PeftModel.from_pretrained(base, repo_id)`
-    offline."""
+    offline. From a mirror, a killed materialize of the same archive into the
+    same cache is resumed (`resume=False`: start afresh; spec/MIRROR.md,
+    section 12)."""
     from snaparc.hf.materialize import materialize_hf_cache
 
-    r = Reading.check(archive, threads=threads, limits=limits, base=base, s3=s3)
+    r = Reading.check(
+        archive, threads=threads, limits=limits, base=base, s3=s3, allow_http=allow_http
+    )
     repo_id = check_repo_id(repo_id)
     cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
     travelling = travelling_bundle(r, hub=True)
-    result = r.publish_with(
+    if r.source.kind == "mirror":
+        r = r.resume_in(_cache_root(cache), resume=resume)
+    result, transfer = r.publish_with(
         materialize_hf_cache,
         progress,
         repo_id=repo_id,
@@ -134,4 +150,18 @@ def materialize_cache(
         signatures.mkdir(exist_ok=True)
         bundle_out = signatures / f"{result.revision}{BUNDLE_SUFFIX}"
         publish_bundle(travelling, bundle_out)
-    return MaterializedCache(result, bundle_out)
+    return MaterializedCache(result, bundle_out, transfer)
+
+
+def _cache_root(cache: Path | None) -> Path:
+    """The hub cache's root, made if missing: a mirror read keeps its resume
+    file there, beside the repo folders (spec/MIRROR.md, section 12)."""
+    from snaparc.hf import constants
+    from snaparc.publish import os_error
+
+    root = Path(os.path.abspath(cache if cache is not None else constants.HF_HUB_CACHE))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, f"creating the hub cache {root}") from None
+    return root

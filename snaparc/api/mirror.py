@@ -17,13 +17,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snaparc.api.archive import ProgressFactory, _meter
-from snaparc.api.args import check_jobs, check_limits, check_path, check_ref, check_threads
+from snaparc.api.args import (
+    check_flag,
+    check_jobs,
+    check_limits,
+    check_path,
+    check_ref,
+    check_threads,
+)
 from snaparc.api.oms import TravellingBundle, local_bundles, mirror_bundles, publish_bundle
 from snaparc.api.results import (
     MirrorChecked,
     MirrorCollected,
     MirrorListed,
     MirrorRemoved,
+    OCIListed,
     Pulled,
     Pushed,
 )
@@ -44,13 +52,7 @@ from snaparc.sources.archive import (
 )
 
 if TYPE_CHECKING:
-    from snaparc.mirror.store import TransferStats
-
-
-def _check_bool(value: object, option: str) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{option} must be True or False; got {value!r}")
-    return value
+    from snaparc.mirror.retry import TransferStats
 
 
 def push(
@@ -79,9 +81,11 @@ def push(
     source = classify_source(archive)
     if not source.is_local:
         raise UsageError(f"push takes an archive file (or split volumes), not {source}")
-    allow_http = _check_bool(allow_http, "--allow-http")
+    allow_http = check_flag(allow_http, "--allow-http")
     if isinstance(url, str) and is_oci_url(url):
-        return _push_oci(source, url, ref, jobs, threads, limits, allow_http, mount_from, progress)
+        return _push_oci(
+            source, url, ref, jobs, threads, limits, allow_http, mount_from, progress, s3
+        )
     if mount_from is not None:
         raise UsageError("--mount-from is for oci:// registries only")
     target = mirror_url(url)
@@ -137,8 +141,10 @@ def _push_oci(
     allow_http: bool,
     mount_from: str | None,
     progress: ProgressFactory | None,
+    s3: S3Settings | None,
 ) -> Pushed:
-    from snaparc.mirror.oci.push import push_oci
+    from snaparc.mirror.oci.push import chunk_size_from_env, push_oci
+    from snaparc.mirror.oci.sessions import UploadSessions
     from snaparc.mirror.oci.url import check_repository, check_tag, parse_oci_target
 
     target = parse_oci_target(url, option="URL")
@@ -157,18 +163,22 @@ def _push_oci(
     jobs = check_jobs(jobs)
     threads = check_threads(threads)
     limits = check_limits(limits)
+    chunk_size = chunk_size_from_env()
+    assert source.path is not None
     with open_source(source) as opened:
         meter = _meter(progress, opened.size)
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None
         report = push_oci(
             opened,
-            registry_client(target, allow_http),
+            registry_client(target, allow_http, s3.transfer if s3 else None),
             tag=tag,
             jobs=jobs,
             threads=threads,
             limits=limits,
             progress=advance,
             mount_from=mount_from,
+            chunk_size=chunk_size,
+            sessions=UploadSessions(source.path, target.netloc, target.repository),
         )
     return Pushed(report, target.repository_url)
 
@@ -212,14 +222,14 @@ def pull(
         jobs = check_jobs(jobs)
         threads = check_threads(threads)
         limits = check_limits(limits)
-        allow_http = _check_bool(allow_http, "--allow-http")
+        allow_http = check_flag(allow_http, "--allow-http")
         from snaparc.mirror.oci.pull import pull_oci
 
         return Pulled(
             pull_oci(
                 oci,
                 out,
-                client=registry_client(oci, allow_http),
+                client=registry_client(oci, allow_http, s3.transfer if s3 else None),
                 jobs=jobs,
                 threads=threads,
                 limits=limits,
@@ -273,15 +283,31 @@ def _bundle_outputs(bundles: list[TravellingBundle], out: Path, *, force: bool) 
     return outs
 
 
-def mirror_ls(url: str, *, s3: S3Settings | None = None) -> MirrorListed:
+def mirror_ls(
+    url: str, *, s3: S3Settings | None = None, allow_http: bool = False
+) -> MirrorListed | OCIListed:
     """The refs and archive ids of a mirror; per archive its size and the bytes
-    it shares with others; logical bytes (the archives) against stored bytes."""
+    it shares with others; logical bytes (the archives) against stored bytes.
+    For `oci://HOST/REPO` (`OCIListed`): every tag, its manifest digest and
+    the archive id its artifact carries (`allow_http`: plain http to a
+    registry that is not loopback)."""
     from snaparc.mirror.pull import list_mirror
     from snaparc.mirror.store import open_store
     from snaparc.mirror.usage import mirror_usage
 
+    allow_http = check_flag(allow_http, "--allow-http")
     if isinstance(url, str) and is_oci_url(url):
-        raise UsageError(f"URL: mirror ls does not list OCI registries yet ({url!r})")
+        from snaparc.mirror.oci.listing import list_oci
+        from snaparc.mirror.oci.url import parse_oci_target
+
+        oci = parse_oci_target(url, option="URL")
+        if oci.reference is not None:
+            raise UsageError(
+                f"URL: {url!r} names an artifact; mirror ls takes the repository alone "
+                "(oci://HOST/REPO)"
+            )
+        client = registry_client(oci, allow_http, s3.transfer if s3 else None)
+        return OCIListed(list_oci(client))
     target = mirror_url(url)
     store = open_store(target.url, settings=s3)
     return MirrorListed(list_mirror(store), mirror_usage(store))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from snaparc.archive.input import TransferCounts
     from snaparc.archive.listing import Listing
     from snaparc.archive.pack import WrittenArchive
     from snaparc.archive.reader import ReadReport
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from snaparc.hf.materialize import CacheResult, MaterializeResult, SnapshotCheck
     from snaparc.mirror.check import CheckReport
     from snaparc.mirror.gc import GcReport
+    from snaparc.mirror.oci.listing import OCIListing
     from snaparc.mirror.oci.push import OCIPushReport
     from snaparc.mirror.pull import MirrorListing, PullReport
     from snaparc.mirror.push import PushReport
@@ -164,10 +166,23 @@ class Catted(Result):
         return {"path": self.path, "size": self.size, "sha256": self.sha256, "tensor": self.tensor}
 
 
+def transfer_json(transfer: TransferCounts | None) -> dict[str, Any]:
+    """A mirror read's counts, as `pull --json` names them (nothing for a file)."""
+    if transfer is None:
+        return {}
+    return {
+        "bytes_fetched": transfer.fetched,
+        "bytes_skipped": transfer.skipped,
+        "retries": transfer.retries,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Unpacked(Result):
     target: Path
     report: ReadReport
+    # From a mirror: bytes fetched, skipped (resumed) and requests retried.
+    transfer: TransferCounts | None = None
 
     @property
     def archive_id(self) -> str:
@@ -181,6 +196,7 @@ class Unpacked(Result):
             "files": len(m.files),
             "tree_bytes": m.total_size,
             "bytes_verified": self.report.bytes_verified,
+            **transfer_json(self.transfer),
         }
 
 
@@ -204,6 +220,8 @@ class Materialized(Result):
     result: MaterializeResult
     # The OMS bundle that travelled with the archive, written beside the tree.
     oms_signature: Path | None = None
+    # From a mirror: bytes fetched, skipped (resumed) and requests retried.
+    transfer: TransferCounts | None = None
 
     @property
     def archive_id(self) -> str:
@@ -220,6 +238,7 @@ class Materialized(Result):
             "target": str(r.target),
             "oms_signature": oms,
             **_snapshot_json(r.report, r.snapshot),
+            **transfer_json(self.transfer),
         }
 
 
@@ -231,6 +250,8 @@ class MaterializedCache(Result):
     # The OMS bundle of the snapshot's tree that travelled with the archive
     # (ARCHIVE.hub.oms.json), at <repo>/signatures/<revision>.oms.json.
     oms_signature: Path | None = None
+    # From a mirror: bytes fetched, skipped (resumed) and requests retried.
+    transfer: TransferCounts | None = None
 
     @property
     def archive_id(self) -> str:
@@ -260,6 +281,7 @@ class MaterializedCache(Result):
                 for c in r.conflicts
             ],
             **_snapshot_json(r.report, r.snapshot),
+            **transfer_json(self.transfer),
         }
 
 
@@ -359,6 +381,34 @@ class MirrorListed(Result):
             "logical_bytes": u.logical_bytes,
             "stored_bytes": u.stored_bytes,
             "objects": u.objects,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OCIListed(Result):
+    """`mirror ls oci://HOST/REPO`: the shape of `MirrorListed` (refs are the
+    tags that name snaparc artifacts, sizes are layer bytes as the manifests
+    claim them), plus every tag's manifest digest."""
+
+    listing: OCIListing
+
+    def to_json(self) -> dict[str, Any]:
+        x = self.listing
+        return {
+            "url": x.repository,
+            "refs": x.refs,
+            "archives": sorted(x.archives),
+            "sizes": {
+                aid: {"size": e.layer_bytes, "shared_bytes": x.shared_bytes(aid)}
+                for aid, e in sorted(x.archives.items())
+            },
+            "tags": {
+                t.tag: {"digest": t.digest, "archive_id": t.archive_id}
+                | ({"problem": t.problem} if t.problem else {})
+                for t in x.tags
+            },
+            "logical_bytes": x.logical_bytes,
+            "stored_bytes": x.stored_bytes,
         }
 
 

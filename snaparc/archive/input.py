@@ -20,16 +20,35 @@ from typing import BinaryIO
 from snaparc.errors import IdentityMismatchError
 
 
+@dataclass(frozen=True, slots=True)
+class TransferCounts:
+    """What reading an archive from a mirror moved, so far."""
+
+    fetched: int = 0  # payload bytes the store returned, retried requests included
+    skipped: int = 0  # read from what a killed run left instead (resumed)
+    retries: int = 0  # requests retried
+
+    def describe(self) -> str:
+        from snaparc.progress import human_bytes
+
+        return (
+            f"fetched {human_bytes(self.fetched)}, skipped {human_bytes(self.skipped)}, "
+            f"{self.retries} retried"
+        )
+
+
 @dataclass(slots=True)
 class ArchiveInput:
     """One opened archive. `size` is None where unknown (a pipe); `expected_id`
-    is the archive id the user pinned (or a ref resolved to), else None."""
+    is the archive id the user pinned (or a ref resolved to), else None;
+    `transfer`, for a mirror, counts what was fetched, skipped and retried."""
 
     stream: BinaryIO
     name: str
     size: int | None = None
     seekable: bool = False
     expected_id: str | None = None
+    transfer: Callable[[], TransferCounts] | None = None
 
     def check_identity(self, archive_id: str) -> None:
         check_identity(self.expected_id, archive_id, self.name)

@@ -52,6 +52,21 @@ def add_oms_ignore(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_no_resume(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help=f"start afresh: do not reuse what a killed run of {what} had fetched",
+    )
+
+
+def print_transfer(done: Any) -> None:
+    """The bytes a mirror read fetched, skipped (resumed) and retried, if any."""
+    t = getattr(done, "transfer", None)
+    if t is not None:
+        print(t.describe())
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quiet", "-q", action="store_true", help="no progress and no summary")
@@ -71,6 +86,16 @@ def limits_from(args: argparse.Namespace) -> Limits:
         max_manifest_bytes=args.max_manifest_bytes,
         max_files=args.max_files,
         max_total_bytes=args.max_total_bytes,
+    )
+
+
+def add_allow_http(p: argparse.ArgumentParser) -> None:
+    """For the commands that read an archive (or a --base) from anywhere."""
+    p.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="speak plain http to an oci:// registry that is not a loopback address "
+        "(default: https; spec/OCI.md)",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snaparc.commands._common import add_limits, add_threads, limits_from
+from snaparc.commands._common import add_allow_http, add_limits, add_threads, limits_from
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_threads(p)
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         args.path,
         sys.stdout.buffer,
         limits=limits_from(args),
+        allow_http=args.allow_http,
         threads=args.threads,
         tensor=args.tensor,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from snaparc.commands._common import add_limits, limits_from, print_json
+from snaparc.commands._common import add_allow_http, add_limits, limits_from, print_json
 
 if TYPE_CHECKING:
     from snaparc.api import Listed
@@ -24,13 +24,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(from the manifest's tensor index; still the head only)",
     )
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from snaparc.api import ls
 
-    result = ls(args.archive, limits=limits_from(args))
+    result = ls(args.archive, limits=limits_from(args), allow_http=args.allow_http)
     if args.tensors:
         return _print_tensors(result, as_json=args.json)
     if args.json:

@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING
 
 from snaparc.commands._common import (
     Meter,
+    add_allow_http,
     add_limits,
+    add_no_resume,
     add_progress,
     add_threads,
     limits_from,
     print_json,
+    print_transfer,
 )
 
 if TYPE_CHECKING:
@@ -66,9 +69,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "with --hf-cache it is needed only for blobs the cache repo does not hold yet",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_no_resume(p, "this materialize (a mirror ARCHIVE)")
     add_threads(p)
     add_progress(p)
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
@@ -100,7 +105,9 @@ def _run_dir(args: argparse.Namespace) -> int:
             force=args.force,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             base=args.base,
+            resume=not args.no_resume,
             progress=meter,
         )
     result = done.result
@@ -129,7 +136,9 @@ def _run_cache(args: argparse.Namespace) -> int:
             cache_dir=None if args.hf_cache is _DEFAULT_CACHE else args.hf_cache,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             base=args.base,
+            resume=not args.no_resume,
             progress=meter,
         )
     result = done.result
@@ -151,6 +160,7 @@ def _run_cache(args: argparse.Namespace) -> int:
 def _print_common(done: Materialized | MaterializedCache) -> None:
     snap = done.result.snapshot
     print(f"archive id {done.archive_id}")
+    print_transfer(done)
     print(f"base model {snap.base_model_hf_id} @ {snap.base_model_revision}")
     for check in snap.checks:
         print(f"checked: {check}")

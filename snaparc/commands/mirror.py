@@ -8,6 +8,7 @@ the command functions, so `snaparc --help` stays light.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from snaparc.commands._common import (
     Meter,
@@ -19,6 +20,9 @@ from snaparc.commands._common import (
     print_json,
     s3_from,
 )
+
+if TYPE_CHECKING:
+    from snaparc.api import OCIListed
 
 
 def _add_remote(p: argparse.ArgumentParser, *, jobs: bool = True) -> None:
@@ -40,7 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Content-addressed mirrors of .dlmsnap archives (spec/MIRROR.md). "
         "URL: a directory path, file:///path or s3://bucket/prefix; "
         "append :REF for a ref or @ID for an archive id. push and pull also take an OCI "
-        "registry: oci://HOST[:PORT]/REPO:TAG (pull also @sha256:DIGEST; spec/OCI.md).",
+        "registry: oci://HOST[:PORT]/REPO:TAG (pull also @sha256:DIGEST), and ls "
+        "oci://HOST[:PORT]/REPO lists its tags (spec/OCI.md).",
     )
     msub = p.add_subparsers(dest="mirror_command", metavar="ACTION", parser_class=type(p))
     p.set_defaults(func=lambda args: _help(p))
@@ -219,12 +224,14 @@ def run_pull(args: argparse.Namespace) -> int:
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    from snaparc.api import mirror_ls
+    from snaparc.api import OCIListed, mirror_ls
 
-    done = mirror_ls(args.url, s3=s3_from(args))
+    done = mirror_ls(args.url, s3=s3_from(args), allow_http=args.allow_http)
     if args.json:
         print_json(done.to_json())
         return 0
+    if isinstance(done, OCIListed):
+        return _print_oci_ls(done)
     listing, usage = done.listing, done.usage
     by_id: dict[str, list[str]] = {}
     for name, aid in listing.refs.items():
@@ -250,6 +257,29 @@ def run_ls(args: argparse.Namespace) -> int:
         f"({usage.logical_bytes} bytes), {_human(usage.stored_bytes)} stored "
         f"({usage.stored_bytes} bytes in {usage.objects} objects)"
         + (f", {_human(saved)} saved by sharing" if saved > 0 else "")
+    )
+    return 0
+
+
+def _print_oci_ls(done: OCIListed) -> int:
+    x = done.listing
+    by_id: dict[str, list[str]] = {}
+    for t in x.tags:
+        if t.archive_id is None:
+            print(f"tag {t.tag} -> {t.digest}  (not a snaparc artifact: {t.problem})")
+        else:
+            by_id.setdefault(t.archive_id, []).append(t.tag)
+            print(f"tag {t.tag} -> {t.archive_id}  (manifest {t.digest})")
+    for aid, entry in sorted(x.archives.items()):
+        print(
+            f"archive {aid}  {_human(entry.layer_bytes)}, shares {_human(x.shared_bytes(aid))}"
+            f"  tags: {','.join(by_id[aid])}"
+        )
+    saved = x.logical_bytes - x.stored_bytes
+    print(
+        f"{len(x.archives)} archives under {len(x.tags)} tags, {_human(x.logical_bytes)} of "
+        f"layers ({x.logical_bytes} bytes), {_human(x.stored_bytes)} stored "
+        f"({x.stored_bytes} bytes)" + (f", {_human(saved)} saved by sharing" if saved > 0 else "")
     )
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snaparc.commands._common import Meter, add_progress, add_threads, print_json
+from snaparc.commands._common import Meter, add_allow_http, add_progress, add_threads, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_threads(p)
+    add_allow_http(p)
     add_progress(p)
     p.set_defaults(func=run)
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             level=args.level,
             codec=args.codec,
             threads=args.threads,
+            allow_http=args.allow_http,
             force=args.force,
             allow_undeclared=args.allow_undeclared,
             allow_base_weights=args.allow_base_weights,

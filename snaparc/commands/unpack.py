@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from snaparc.commands._common import Meter, add_limits, add_progress, add_threads, limits_from
+from snaparc.commands._common import (
+    Meter,
+    add_allow_http,
+    add_limits,
+    add_no_resume,
+    add_progress,
+    add_threads,
+    limits_from,
+    print_transfer,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,9 +28,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--base", metavar="OLD", help="base archive of a thin archive (file or mirror URL:REF)"
     )
+    add_no_resume(p, "this unpack (a mirror ARCHIVE)")
     add_threads(p)
     add_progress(p)
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
@@ -35,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             base=args.base,
+            resume=not args.no_resume,
             progress=meter,
         )
     if not args.quiet:
@@ -44,4 +57,5 @@ def run(args: argparse.Namespace) -> int:
             f"unpacked {len(m.files)} files ({m.total_size} bytes) "
             f"into {args.dest}\narchive id {result.archive_id}"
         )
+        print_transfer(result)
     return 0

@@ -6,6 +6,7 @@ import argparse
 
 from snaparc.commands._common import (
     Meter,
+    add_allow_http,
     add_limits,
     add_oms_ignore,
     add_progress,
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_threads(p)
     add_progress(p)
     add_limits(p)
+    add_allow_http(p)
     p.set_defaults(func=run)
 
 
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             args.archive,
             threads=args.threads,
             limits=limits_from(args),
+            allow_http=args.allow_http,
             key=args.key,
             require_signature=args.require_signature,
             oms_signature=args.oms_signature,

@@ -12,14 +12,18 @@ Layering (spec/MIRROR.md is normative):
 - `workers`: store requests off the main thread (daemon workers, waits a
   signal interrupts).
 - `fetch`: an archive record's bytes as a stream read in bounded ranges,
-  every part checked (and, for a resumed pull, read from a killed pull's file).
+  every part checked (and, for a resumed read, read from a killed run's file;
+  for `unpack` and `materialize`, every fetched range kept in it).
+- `resume`: the one resume mechanism of pull, unpack and materialize: the
+  resume file a killed run leaves beside its output (spec/MIRROR.md
+  section 12).
 - `layout`: object keys, the archive record and its canonical bytes, how an
   archive's frames map onto mirror objects. Pure; no I/O.
 - `push`: verify an archive, upload what the mirror lacks, then the record,
   then the ref.
 - `pull`: resolve a ref, stream the rebuilt archive (`open_mirror_input`),
   check it with the verified reader, publish byte-identical `.dlmsnap` files,
-  resuming after a kill.
+  resuming after a kill (`resume`).
 - `lock`: leased locks in `locks/`: pushes share one kind, gc and `rm` of a
   record take the other (spec/MIRROR.md section 10).
 - `inventory`: one listing of the whole mirror, sorted by kind of key, and

@@ -19,10 +19,13 @@ table; spec/MIRROR.md, section 5):
   publishes nothing before every digest of every blob matched.
 - Requests run on daemon workers and are waited for in slices
   (`snaparc.mirror.workers`), so a signal always gets through.
-- With a `cache` (the temp file of an earlier pull of the same output that
-  was killed: `pull --no-resume` skips it), the parts of its prefix that
-  match their sha256 (`cached_prefix`) are read from it instead of the store
-  (`skipped` counts them); they go through the same checks as fetched bytes.
+- With a `cache` (the resume file a killed run left, `snaparc.mirror.resume`:
+  `--no-resume` skips it), the parts of its prefix that match their sha256
+  (`cached_prefix`) are read from it instead of the store (`skipped` counts
+  them); they go through the same checks as fetched bytes. With `keep`, the
+  file is cut to that prefix and every range fetched is written into it at
+  its offset by the worker that fetched it, so that a run killed at any
+  point leaves every part it had fetched for the next one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from functools import partial
 
 from snaparc.errors import DigestMismatchError, IntegrityError, MissingBlobError
 from snaparc.mirror.layout import ArchiveRecord, MemberRecord, Part
+from snaparc.mirror.resume import Kept
 from snaparc.mirror.store import ObjectNotFoundError, Store
 from snaparc.mirror.workers import DaemonPool, wait
 
@@ -88,13 +92,18 @@ def plan_chunks(record: ArchiveRecord, chunk: int) -> Iterator[_Chunk]:
             offset += part.size
 
 
-def cached_prefix(fd: int, record: ArchiveRecord) -> int:
+def cached_prefix(fd: int, record: ArchiveRecord, *, parts: int | None = None) -> int:
     """How many leading bytes of the file `fd` are whole parts of `record`
-    with the right sha256 (each part checked in 1 MiB reads)."""
+    with the right sha256 (each part checked in 1 MiB reads); with `parts`,
+    at most that many parts are checked."""
     size = os.fstat(fd).st_size
     offset = 0
+    checked = 0
     for member in record.members:
         for part in member.parts:
+            if parts is not None and checked == parts:
+                return offset
+            checked += 1
             if offset + part.size > size:
                 return offset
             digest = hashlib.sha256()
@@ -129,6 +138,12 @@ def _fetch(store: Store, ch: _Chunk, archive_id: str) -> bytes:
         ) from None
     if len(data) != ch.end - ch.start:
         raise _damaged(store, ch, archive_id, None, ch.start + len(data))
+    return data
+
+
+def _fetch_and_keep(store: Store, ch: _Chunk, archive_id: str, kept: Kept) -> bytes:
+    data = _fetch(store, ch, archive_id)
+    kept.write(data, ch.offset + ch.start)
     return data
 
 
@@ -179,13 +194,21 @@ class MirrorArchiveStream(io.RawIOBase):
         jobs: int = 4,
         chunk: int | None = None,
         cache: int | None = None,
+        keep: Kept | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.record = record
         self._cache = cache
         self._cached = 0 if cache is None else cached_prefix(cache, record)
+        self._keep = keep
+        if keep is not None and cache is not None:
+            try:
+                os.ftruncate(cache, self._cached)
+            except OSError:
+                keep.close()
         self.skipped = 0  # bytes read from the cache instead of the store
+        self.fetched = 0  # bytes asked of the store (its own stats count retries too)
         self._jobs = max(1, jobs)
         self._fetchers = DaemonPool(self._jobs, name="snaparc-fetch")
         self._hasher = DaemonPool(1, name="snaparc-part-sha256")
@@ -210,8 +233,12 @@ class MirrorArchiveStream(io.RawIOBase):
             if self._cache is not None and ch.offset + ch.part.size <= self._cached:
                 job = partial(_from_cache, self._cache, ch)
                 self.skipped += ch.end - ch.start
+            elif self._keep is not None:
+                job = partial(_fetch_and_keep, self.store, ch, self.record.archive_id, self._keep)
+                self.fetched += ch.end - ch.start
             else:
                 job = partial(_fetch, self.store, ch, self.record.archive_id)
+                self.fetched += ch.end - ch.start
             self._ahead.append((self._fetchers.submit(job), ch))
 
     def _hash(self, data: bytes, *, last: bool) -> Future[str | None]:

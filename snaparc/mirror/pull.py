@@ -20,13 +20,13 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from snaparc.archive.input import ArchiveInput
+from snaparc.archive.input import ArchiveInput, TransferCounts
 from snaparc.errors import IntegrityError, RemoteNotFoundError, SignatureError, UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.mirror.fetch import MirrorArchiveStream, MirrorDigestError, MirrorPartMissingError
@@ -40,15 +40,15 @@ from snaparc.mirror.layout import (
     ref_key,
     signature_key,
 )
+from snaparc.mirror.resume import ResumeAt, open_resume_file
 from snaparc.mirror.store import (
     ObjectNotFoundError,
     RetryingStore,
     Store,
-    TransferStats,
     open_store,
 )
 from snaparc.mirror.url import ARCHIVE_ID, REF_NAME, MirrorTarget, S3Settings, parse_target
-from snaparc.progress import Progress, human_bytes
+from snaparc.progress import Progress
 
 __all__ = [
     "ArchiveNotFoundError",
@@ -115,12 +115,13 @@ def open_mirror_input(
     store: Store | None = None,
     settings: S3Settings | None = None,
     jobs: int = 4,
-    cache: int | None = None,
+    resume: ResumeAt | None = None,
 ) -> Iterator[ArchiveInput]:
     """The archive `target` names (`URL:REF` or `URL@ID`), rebuilt from the mirror.
 
-    `cache`: a file descriptor of a killed pull's temp file, whose matching
-    parts are read instead of fetched (`MirrorArchiveStream`).
+    `resume`: where the resume file of a killed run is found and this run's
+    is kept (`snaparc.mirror.resume`); its matching parts are read instead
+    of fetched (`MirrorArchiveStream`). It is removed when the block ends.
 
     Parts are fetched in bounded ranges, `jobs` at a time, and checked
     against their size and sha256. The input carries the archive id the target names
@@ -131,12 +132,26 @@ def open_mirror_input(
     store = store or open_store(target.url, settings=settings)
     aid = resolve_archive_id(store, target)
     record = load_record(store, aid)
-    raw = MirrorArchiveStream(store, record, jobs=jobs, cache=cache)
-    stream = io.BufferedReader(raw, buffer_size=1 << 20)
-    with stream:
+    with ExitStack() as stack:
+        kept = None
+        if resume is not None:
+            kept = stack.enter_context(open_resume_file(resume, record))
+        raw = MirrorArchiveStream(
+            store,
+            record,
+            jobs=jobs,
+            cache=None if kept is None else kept.fd,
+            keep=None if kept is None else kept.kept,
+        )
+        stream = stack.enter_context(io.BufferedReader(raw, buffer_size=1 << 20))
         try:
             yield ArchiveInput(
-                cast(BinaryIO, stream), str(target), record.file_size, False, expected_id=aid
+                cast(BinaryIO, stream),
+                str(target),
+                record.file_size,
+                False,
+                expected_id=aid,
+                transfer=partial(_counts, store, raw),
             )
         except MirrorPartMissingError:
             # A part missing because its record was removed (and gc took the
@@ -161,13 +176,11 @@ class PullReport:
     bytes_skipped: int = 0  # read from a killed pull's temp file instead (resume)
 
 
-def _fetched(stats: TransferStats | None, stream: object) -> str:
-    skipped = human_bytes(getattr(stream, "skipped", 0))
-    if stats is None:
-        return f"skipped {skipped}"
-    return (
-        f"fetched {human_bytes(stats.bytes_received)}, skipped {skipped}, {stats.retries} retried"
-    )
+def _counts(store: Store, stream: MirrorArchiveStream) -> TransferCounts:
+    stats = store.stats if isinstance(store, RetryingStore) else None
+    if stats is None:  # a bare store (tests): what was not skipped was fetched
+        return TransferCounts(stream.fetched, stream.skipped, 0)
+    return TransferCounts(stats.bytes_received, stream.skipped, stats.retries)
 
 
 def pull_archive(
@@ -187,52 +200,41 @@ def pull_archive(
 
     Nothing carries the name `output` unless every check passed, the
     archive's identity included. With `resume`, the temp file a killed pull
-    of the same `output` left behind is taken over (`adopt_stale`) and its
-    parts that still match the record are read from it instead of fetched;
-    it is removed when this pull ends, whatever the outcome.
+    of the same `output` left behind is taken over (`snaparc.mirror.resume`:
+    the output temp file is the resume file) and its parts that still match
+    the record are read from it instead of fetched; it is removed when this
+    pull ends, whatever the outcome.
     """
     from snaparc.archive.copy import copy_verified
-    from snaparc.publish import AtomicFile, adopt_stale, check_target, disown
+    from snaparc.publish import AtomicFile, check_target
 
     if isinstance(target, str):
         target = parse_target(target)
     output = Path(output)
     store = store or open_store(target.url, settings=settings)
-    stats = store.stats if isinstance(store, RetryingStore) else None
-    skipped = 0
     if resume:
         check_target(output, force=force, kind="file")  # before taking anything over
-    old = adopt_stale(output.parent, output.name) if resume else None
-    try:
-        cache = os.open(old, os.O_RDONLY | os.O_NOFOLLOW) if old is not None else None
-    except OSError:
-        cache = None
-    try:
-        with (
-            open_mirror_input(target, store=store, jobs=jobs, cache=cache) as source,
-            AtomicFile(output, force=force) as out,
-        ):
-            raw = cast(io.BufferedReader, source.stream).raw
-            if progress is not None:
-                progress.detail = partial(_fetched, stats, raw)
-            report, copied = copy_verified(
-                source, out.file, threads=threads, limits=limits, progress=progress
-            )
-            skipped = getattr(raw, "skipped", 0)
-    finally:
-        if cache is not None:
-            os.close(cache)
-        if old is not None:
-            old.unlink(missing_ok=True)
-            disown(old)
+    at = ResumeAt(Path(os.path.abspath(output.parent)), output.name, keep=False, adopt=resume)
+    with (
+        open_mirror_input(target, store=store, jobs=jobs, resume=at) as source,
+        AtomicFile(output, force=force) as out,
+    ):
+        counts = source.transfer
+        assert counts is not None
+        if progress is not None:
+            progress.detail = lambda: counts().describe()
+        report, copied = copy_verified(
+            source, out.file, threads=threads, limits=limits, progress=progress
+        )
+        done = counts()
     return PullReport(
         report.archive_id,
         output,
         copied,
         report.blobs_verified,
-        bytes_fetched=stats.bytes_received if stats else copied - skipped,
-        retries=stats.retries if stats else 0,
-        bytes_skipped=skipped,
+        bytes_fetched=done.fetched,
+        retries=done.retries,
+        bytes_skipped=done.skipped,
     )
 
 

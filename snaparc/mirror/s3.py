@@ -15,6 +15,14 @@
   the idle timeout (connecting, or between two reads of the socket) fails as a
   timeout (reqwest's `read_timeout`, which restarts after every read); the
   overall request timeout is only a backstop (`REQUEST_BACKSTOP`).
+- Uploads go through a second client. reqwest's read timer runs while a
+  request body is being sent (no byte of the answer comes until it is all
+  sent), so the idle time would abandon every upload slower than it, however
+  steadily it progresses. The write client's read and overall timeouts are
+  both `TransferSettings.upload_timeout` of the largest request body
+  (`multipart_threshold`, 64 MiB: 30 s + 256 s by default): a slow uplink
+  keeps its uploads, a server that stops reading one is abandoned after it
+  and the put is retried.
 - Reads stream the body in chunks of `READ_CHUNK`: a read that breaks off
   raises `PartialReadError` with the bytes received, so a retry fetches only
   the rest (a range request).
@@ -86,20 +94,33 @@ class S3Store:
         if settings.session_token:
             config["session_token"] = settings.session_token
         idle = timedelta(seconds=settings.transfer.idle_timeout)
-        client: ClientConfig = {
-            "connect_timeout": idle,
-            "read_timeout": idle,
-            "timeout": REQUEST_BACKSTOP,
-        }
-        if settings.allow_http:
-            client["allow_http"] = True
+        largest = max(multipart_threshold, chunk_size)
+        upload = min(timedelta(seconds=settings.transfer.upload_timeout(largest)), REQUEST_BACKSTOP)
+
+        def client(read: timedelta, timeout: timedelta) -> ClientConfig:
+            options: ClientConfig = {
+                "connect_timeout": idle,
+                "read_timeout": read,
+                "timeout": timeout,
+            }
+            if settings.allow_http:
+                options["allow_http"] = True
+            return options
+
         retry: RetryConfig = {"max_retries": 0}
         try:
             self._store = _ObS3Store(
                 bucket,
                 prefix=self.prefix or None,
                 config=config,
-                client_options=client,
+                client_options=client(idle, REQUEST_BACKSTOP),
+                retry_config=retry,
+            )
+            self._writes = _ObS3Store(
+                bucket,
+                prefix=self.prefix or None,
+                config=config,
+                client_options=client(upload, upload),
                 retry_config=retry,
             )
         except Exception as exc:
@@ -209,7 +230,7 @@ class S3Store:
             self._call(
                 key,
                 "write",
-                lambda: obstore.put(self._store, key, data, mode="create", use_multipart=False),
+                lambda: obstore.put(self._writes, key, data, mode="create", use_multipart=False),
             )
             return
         big = len(data) > self.multipart_threshold
@@ -217,7 +238,7 @@ class S3Store:
             key,
             "write",
             lambda: obstore.put(
-                self._store,
+                self._writes,
                 key,
                 data,
                 mode="overwrite",

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, TypeVar
@@ -51,6 +50,7 @@ from snaparc.errors import (
     RemoteError,
     RemoteNotFoundError,
 )
+from snaparc.mirror.retry import BASE_DELAY, MAX_DELAY, RetryPolicy, TransferStats
 from snaparc.mirror.url import (
     MirrorURL,
     S3Settings,
@@ -370,27 +370,9 @@ class MemoryStore:
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class TransferStats:
-    """What the store calls of one command moved (thread-safe counters)."""
-
-    bytes_received: int = 0  # payload bytes handed back by gets, retried ones included
-    bytes_sent: int = 0  # payload bytes of puts that succeeded
-    requests: int = 0
-    retries: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, *, received: int = 0, sent: int = 0, requests: int = 0, retries: int = 0) -> None:
-        with self._lock:
-            self.bytes_received += received
-            self.bytes_sent += sent
-            self.requests += requests
-            self.retries += retries
-
-
 class RetryingStore:
-    """Retry `TransientStoreError` up to `retries` times, with exponential
-    backoff and full jitter; a read that broke off resumes where it stopped.
+    """Retry `TransientStoreError` up to `retries` times, with the backoff of
+    `snaparc.mirror.retry.RetryPolicy`; a read that broke off resumes where it stopped.
 
     Every store operation is idempotent (put-create of the same bytes included:
     a retry that finds its own earlier write raises `ObjectExistsError`, which
@@ -408,21 +390,19 @@ class RetryingStore:
         inner: Store,
         *,
         retries: int = 5,
-        base_delay: float = 0.2,
-        max_delay: float = 5.0,
+        base_delay: float = BASE_DELAY,
+        max_delay: float = MAX_DELAY,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.inner = inner
         self.retries = retries
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+        self.policy = RetryPolicy(retries, base_delay, max_delay)
         self.stats = TransferStats()
         self._sleep = sleep
 
     def _backoff(self, attempt: int) -> None:
         self.stats.add(retries=1)
-        delay = min(self.max_delay, self.base_delay * 2**attempt)
-        self._sleep(random.uniform(0, delay))
+        self.policy.pause(attempt, self._sleep)
 
     def _retry(self, fn: Callable[[], T]) -> T:
         for attempt in range(self.retries + 1):

@@ -144,9 +144,13 @@ def parse_target(text: str) -> MirrorTarget:
 
 DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_RETRIES = 5
+# An upload slower than this on average is abandoned as stalled: 256 KiB/s,
+# so a 64 MiB request gets 256 s beyond the idle time.
+DEFAULT_MIN_UPLOAD_RATE = 256.0 * 1024
 MAX_IDLE_TIMEOUT = 24 * 3600.0
 MAX_RETRIES = 100
 IDLE_TIMEOUT_ENV = "SNAPARC_IDLE_TIMEOUT"
+MIN_UPLOAD_RATE_ENV = "SNAPARC_MIN_UPLOAD_RATE"
 RETRIES_ENV = "SNAPARC_RETRIES"
 
 
@@ -161,6 +165,13 @@ class TransferSettings:
 
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     retries: int = DEFAULT_RETRIES
+    min_upload_rate: float = DEFAULT_MIN_UPLOAD_RATE
+
+    def upload_timeout(self, largest_request: int) -> float:
+        """Seconds an upload request of at most `largest_request` body bytes
+        may take in all: sending a body reads nothing, so the idle time alone
+        cannot notice a server that stopped reading it."""
+        return self.idle_timeout + largest_request / self.min_upload_rate
 
 
 def transfer_settings(
@@ -170,15 +181,23 @@ def transfer_settings(
     env: Mapping[str, str] | None = None,
 ) -> TransferSettings:
     """Flags first (`--idle-timeout`, `--retries`), then SNAPARC_IDLE_TIMEOUT
-    and SNAPARC_RETRIES, then the defaults (30 s, 5 retries)."""
+    and SNAPARC_RETRIES, then the defaults (30 s, 5 retries); the minimum
+    upload rate from SNAPARC_MIN_UPLOAD_RATE (bytes per second) or 256 KiB/s."""
     env = os.environ if env is None else env
+    rate = DEFAULT_MIN_UPLOAD_RATE
+    if env.get(MIN_UPLOAD_RATE_ENV):
+        rate = _number(env[MIN_UPLOAD_RATE_ENV], MIN_UPLOAD_RATE_ENV, float)
+        if not 1 <= rate <= 1e12:
+            raise UsageError(
+                f"{MIN_UPLOAD_RATE_ENV} must be bytes per second, from 1 to 1e12; got {rate!r}"
+            )
     if idle_timeout is None and env.get(IDLE_TIMEOUT_ENV):
         idle_timeout = _number(env[IDLE_TIMEOUT_ENV], IDLE_TIMEOUT_ENV, float)
     if retries is None and env.get(RETRIES_ENV):
         retries = int(_number(env[RETRIES_ENV], RETRIES_ENV, int))
     idle = DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout
     count = DEFAULT_RETRIES if retries is None else retries
-    return TransferSettings(check_idle_timeout(idle), check_retries(count))
+    return TransferSettings(check_idle_timeout(idle), check_retries(count), rate)
 
 
 def _number(text: str, name: str, kind: type[float] | type[int]) -> float:

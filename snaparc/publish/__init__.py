@@ -25,7 +25,14 @@ I/O is `snaparc.publish.directio`.
 from snaparc.publish.claims import disown, own, remove_owned
 from snaparc.publish.files import AtomicFile, put_file, write_file_atomic
 from snaparc.publish.fs import check_target, fsync_dir, os_error, place, published_mode
-from snaparc.publish.names import adopt_stale, clean_stale, owner_tag, temp_name
+from snaparc.publish.names import (
+    adopt,
+    adopt_stale,
+    clean_stale,
+    dead_temps,
+    owner_tag,
+    temp_name,
+)
 from snaparc.publish.output import Output
 from snaparc.publish.staging import (
     RENAME_EXCHANGE,
@@ -43,9 +50,11 @@ __all__ = [
     "NewFileWriter",
     "Output",
     "StagingDir",
+    "adopt",
     "adopt_stale",
     "check_target",
     "clean_stale",
+    "dead_temps",
     "disown",
     "fsync_dir",
     "os_error",

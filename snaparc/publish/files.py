@@ -43,6 +43,8 @@ def write_file_atomic(
     OS errors become `DiskFullError` or `IOFailure`. Returns `path`.
     """
     path = Path(path)
+    if not path.parent.is_dir():  # as every other output: exit 5, not an I/O failure
+        raise DestinationError(f"parent directory {path.parent} does not exist", path=str(path))
     if not overwrite and os.path.lexists(path):
         raise _exists(path)
     try:

@@ -104,38 +104,49 @@ def clean_stale(parent: Path, target_name: str, *, numbered: bool = False) -> li
     return removed
 
 
-def adopt_stale(parent: Path, target_name: str) -> Path | None:
-    """Take over the largest temp file a dead process of this host left for
-    `target_name`, for a command that resumes from it (pull).
-
-    It is renamed to a temp name this process claims (`own`), so Ctrl-C
-    removes it, a later run may adopt it in turn if this one is killed, and
-    `clean_stale` leaves it alone while this process lives. Returns its new
-    path, or None when there is none.
-    """
-    pattern = re.compile(rf"\.{re.escape(target_name)}\.snaparc-tmp-([^-]*)(?:-|$)")
-    best: tuple[int, Path] | None = None
+def dead_temps(parent: Path, name_pattern: str) -> list[tuple[int, Path]]:
+    """The temp files (size, path) that dead processes of this host left in
+    `parent` for a target name matching the regex `name_pattern`, largest first."""
+    pattern = re.compile(rf"\.({name_pattern})\.snaparc-tmp-([^-]*)(?:-|$)")
+    found: list[tuple[int, Path]] = []
     try:
         entries = list(os.scandir(parent))
     except OSError:
-        return None
+        return found
     for entry in entries:
         m = pattern.match(entry.name)
         if m is None or not entry.is_file(follow_symlinks=False):
             continue
-        pid = _stale_pid(m.group(1))
+        pid = _stale_pid(m.group(2))
         if pid is None or pid == os.getpid() or _pid_alive(pid):
             continue
-        size = entry.stat(follow_symlinks=False).st_size
-        if best is None or size > best[0]:
-            best = (size, Path(entry.path))
-    if best is None:
-        return None
-    mine = temp_name(parent, target_name, "tmp")
+        try:
+            size = entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+        found.append((size, Path(entry.path)))
+    found.sort(key=lambda item: item[0], reverse=True)
+    return found
+
+
+def adopt(path: Path, target_name: str) -> Path | None:
+    """Rename a dead process's temp file `path` to a temp name of `target_name`
+    this process claims (`own`), so Ctrl-C removes it, a later run may adopt
+    it in turn if this one is killed, and `clean_stale` leaves it alone while
+    this process lives. Returns its new path, or None when it is gone."""
+    mine = temp_name(path.parent, target_name, "tmp")
     own(mine, is_dir=False)
     try:
-        os.rename(best[1], mine)
+        os.rename(path, mine)
     except OSError:
         disown(mine)
         return None
     return mine
+
+
+def adopt_stale(parent: Path, target_name: str) -> Path | None:
+    """Take over the largest temp file a dead process of this host left for
+    `target_name`, for a command that resumes from it (`adopt`). Returns its
+    new path, or None when there is none."""
+    found = dead_temps(parent, re.escape(target_name))
+    return adopt(found[0][1], target_name) if found else None

@@ -49,12 +49,14 @@ from snaparc.mirror.url import (
     REF_NAME,
     MirrorTarget,
     S3Settings,
+    TransferSettings,
     looks_like_mirror_target,
     parse_target,
 )
 
 if TYPE_CHECKING:
     from snaparc.mirror.oci.client import RegistryClient
+    from snaparc.mirror.resume import ResumeAt
 
 STDIN = "-"
 SourceKind = Literal["stdin", "file", "split", "mirror", "oci"]
@@ -226,10 +228,13 @@ def open_source(
     s3: S3Settings | None = None,
     jobs: int = 4,
     allow_http: bool = False,
+    resume: ResumeAt | None = None,
 ) -> Iterator[ArchiveInput]:
-    """Open a source for reading. `s3` (default: the AWS environment) and
-    `jobs` (parts fetched ahead) matter for mirror targets only; `jobs` and
-    `allow_http` (plain http to a registry that is not loopback) for OCI."""
+    """Open a source for reading. `s3` (default: the AWS environment), `jobs`
+    (parts fetched ahead) and `resume` (where a killed run's parts are found
+    and this run's kept, `snaparc.mirror.resume`) matter for mirror targets;
+    `jobs`, `allow_http` (plain http to a registry that is not loopback) and
+    the transfer settings of `s3` (idle timeout, retries) for OCI."""
     if not isinstance(source, Source):
         source = classify_source(source)
     if source.kind == "stdin":
@@ -240,7 +245,9 @@ def open_source(
 
         assert source.oci is not None
         with open_oci_input(
-            source.oci, client=registry_client(source.oci, allow_http), jobs=jobs
+            source.oci,
+            client=registry_client(source.oci, allow_http, s3.transfer if s3 else None),
+            jobs=jobs,
         ) as opened:
             yield opened
         return
@@ -248,7 +255,7 @@ def open_source(
         from snaparc.mirror.pull import open_mirror_input
 
         assert source.target is not None
-        with open_mirror_input(source.target, settings=s3, jobs=jobs) as opened:
+        with open_mirror_input(source.target, settings=s3, jobs=jobs, resume=resume) as opened:
             yield opened
         return
     assert source.path is not None
@@ -265,12 +272,20 @@ def open_source(
         yield ArchiveInput(f, source.text, st.st_size if regular else None, f.seekable())
 
 
-def registry_client(target: OCITarget, allow_http: bool = False) -> RegistryClient:
+def registry_client(
+    target: OCITarget, allow_http: bool = False, transfer: TransferSettings | None = None
+) -> RegistryClient:
     """A client for `target`'s registry with the credentials the environment
-    holds for it (spec/OCI.md, "Authentication")."""
+    holds for it (spec/OCI.md, "Authentication"); `transfer` (idle timeout,
+    retries) defaults to the environment's (`transfer_settings`)."""
     from snaparc.mirror.oci.client import RegistryClient, credentials_for
 
-    return RegistryClient(target, credentials=credentials_for(target.netloc), allow_http=allow_http)
+    return RegistryClient(
+        target,
+        credentials=credentials_for(target.netloc),
+        allow_http=allow_http,
+        transfer=transfer,
+    )
 
 
 def _open_stdin() -> ArchiveInput:

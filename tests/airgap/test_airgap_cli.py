@@ -47,6 +47,21 @@ def test_keygen_defaults_and_refusal(
     assert (tmp_path / "snaparc.key").read_bytes() != before
 
 
+@pytest.mark.parametrize("missing", ["pub", "sec"])
+def test_keygen_into_a_missing_directory_is_a_destination_error(
+    missing: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 5 as for every other output (it was 8, an I/O failure), and the key
+    of the pair that could be written is not left behind alone."""
+    pub, sec = tmp_path / "k.pub", tmp_path / "k.key"
+    gone = tmp_path / "no" / "such"
+    args = {"pub": ["-p", str(gone / "k.pub"), "-s", str(sec)],
+            "sec": ["-p", str(pub), "-s", str(gone / "k.key")]}[missing]  # fmt: skip
+    assert main(["keygen", *args]) == 5
+    assert f"parent directory {gone} does not exist" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_sign_then_verify(keys: tuple[Path, Path], archive: Path, minisign: str, run: Run) -> None:
     pub, sec = keys
     assert main(["sign", str(archive), "-s", str(sec), "-t", "release 7"]) == 0

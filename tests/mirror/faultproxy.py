@@ -15,11 +15,20 @@ request can be judged on its own. `rule(request)` decides each request's fault:
   seconds apart;
 - `Fault("status", status=503)`: answer with that status (503 is S3's
   `SlowDown`) without asking the server;
+- `Fault("stall_upload", after=N)`: read N bytes of the request body, then
+  read nothing more (a server that stopped reading an upload: the client's
+  sends block once the socket buffers are full) until the client gives up;
+- `Fault("drip_upload", chunk=C, delay=D)`: read the request body C bytes at
+  a time, D seconds apart (a slow uplink), then relay as usual;
+- `Fault("hold", delay=D)`: keep the request D seconds before forwarding it
+  (the request, body included, was read whole), then forward it only if the
+  client is still connected: a client killed meanwhile never reaches the
+  server;
 - `reset_connections=K`: the next K connections are reset on connect, before
   a byte of the request is read.
 
-Every request is recorded (method, path, Range header, fault, response bytes
-relayed), so tests can count what was fetched.
+Every request is recorded (method, path, Range header, fault, request body
+bytes, response bytes relayed), so tests can count what was fetched and sent.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["cut", "stall", "drip", "status"]
+FaultKind = Literal["cut", "stall", "drip", "status", "hold", "stall_upload", "drip_upload"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,10 @@ class Request:
     path: str
     range: str | None
     fault: Fault | None
+    length: int = 0  # the request body's declared length
     relayed: int = 0  # response bytes sent to the client, head included
     body_relayed: int = 0  # response body bytes sent to the client
+    body_sent: int = 0  # request body bytes forwarded to the server
 
 
 _REASONS = {403: "Forbidden", 404: "Not Found", 500: "Internal Server Error", 503: "Slow Down"}
@@ -68,6 +79,16 @@ def _abort(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
+
+
+def _gone(sock: socket.socket) -> bool:
+    """The peer closed the connection (a FIN or a reset is waiting)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes] | None:
@@ -165,25 +186,43 @@ class FaultProxy:
             lines = head.split(b"\r\n")
             method, path, _ = lines[0].decode("latin-1").split(" ", 2)
             length = int(_header(lines, b"content-length") or b"0")
-            while len(rest) < length:
-                chunk = client.recv(min(1 << 20, length - len(rest)))
-                if not chunk:
-                    return
-                rest += chunk
             rng = _header(lines, b"range")
-            request = Request(method, path, rng.decode() if rng else None, None)
+            request = Request(method, path, rng.decode() if rng else None, None, length)
             with self._lock:
                 request.fault = self.rule(request)
                 self.requests.append(request)
             fault = request.fault
+            if fault is not None and fault.kind == "stall_upload" and length > fault.after:
+                while len(rest) < fault.after:
+                    chunk = client.recv(fault.after - len(rest))
+                    if not chunk:
+                        return
+                    rest += chunk
+                self.stalled.set()
+                self._stopping.wait(120)  # read nothing: the client must give up
+                return
+            drip = fault is not None and fault.kind == "drip_upload"
+            step = fault.chunk if fault is not None and drip else 1 << 20
+            while len(rest) < length:
+                chunk = client.recv(min(step, length - len(rest)))
+                if not chunk:
+                    return
+                rest += chunk
+                if fault is not None and drip:
+                    time.sleep(fault.delay)
             if fault is not None and fault.kind == "status":
                 self._answer(client, request, fault.status)
                 return
+            if fault is not None and fault.kind == "hold":
+                time.sleep(fault.delay)
+                if _gone(client):
+                    return
             kept = [line for line in lines[1:] if not line.lower().startswith(b"connection:")]
             out = b"\r\n".join([lines[0], *kept, b"Connection: close"]) + b"\r\n\r\n" + rest
             upstream = socket.create_connection(self.upstream)
             self._track(upstream)
             upstream.sendall(out)
+            request.body_sent = len(rest)
             self._relay(upstream, client, request, fault)
         except OSError:
             return

@@ -12,12 +12,14 @@ second) so that the tests are quick.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -278,6 +280,74 @@ def test_push_through_resets_cuts_and_503s_completes(
     assert out.read_bytes() == archive.read_bytes()
 
 
+def test_an_upload_the_server_stops_reading_is_abandoned_and_retried(
+    s3_bucket: str, fault_proxy: FaultProxy, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The server reads 1 MiB of a 24 MiB part and then nothing: the client's
+    sends block and no byte comes back, which the idle time cannot see while
+    the body is being sent. The upload timeout (idle + largest body / minimum
+    rate) abandons it, the put is retried and the push completes."""
+    big = random.Random(11).randbytes(24 * 1024 * 1024)
+    src = write_tree(tmp_path / "src", {"w/big.bin": big, "a.json": b"{}"})
+    archive = tmp_path / "big.dlmsnap"
+    api.pack(src, archive)
+    stalled: list[Request] = []
+
+    def stall_first_big_put(request: Request) -> Fault | None:
+        big_put = request.method == "PUT" and request.length > 16 * 1024 * 1024
+        if big_put and "/blobs/" in request.path and not stalled:
+            stalled.append(request)
+            return Fault("stall_upload", after=1024 * 1024)
+        return None
+
+    fault_proxy.reset(stall_first_big_put)
+    settings = _settings(fault_proxy.endpoint)
+    transfer = TransferSettings(IDLE, 3, min_upload_rate=16 * 1024 * 1024)
+    settings = dataclasses.replace(settings, transfer=transfer)
+    url = f"s3://{s3_bucket}/up"
+    done: list[api.Pushed] = []
+    t = threading.Thread(target=lambda: done.append(api.push(archive, url, ref="r", s3=settings)))
+    t.start()
+    t.join(120)  # without an upload bound the push waits for the socket: hours
+    assert not t.is_alive(), "the stalled upload was never abandoned"
+    assert done and done[0].report.retries >= 1
+    assert fault_proxy.stalled.is_set() and len(stalled) == 1
+    puts = [r for r in fault_proxy.matching(stalled[0].path) if r.method == "PUT"]
+    assert len(puts) == 2  # the stalled one and its retry
+    out = _out(tmp_path)
+    api.pull(f"{url}:r", out, s3=_settings(moto_endpoint))
+    assert out.read_bytes() == archive.read_bytes()
+
+
+def test_a_slow_upload_that_keeps_sending_is_not_abandoned(
+    s3_bucket: str, fault_proxy: FaultProxy, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """A slow uplink: the server reads a 24 MiB part 1 MiB at a time, 0.15 s
+    apart (about 4 s for the body, four times the idle time, and no byte of
+    answer until it ends). It keeps making progress, so it is not abandoned:
+    no retry, one PUT."""
+    big = random.Random(12).randbytes(24 * 1024 * 1024)
+    src = write_tree(tmp_path / "src", {"w/big.bin": big})
+    archive = tmp_path / "big.dlmsnap"
+    api.pack(src, archive)
+
+    def drip_big_puts(request: Request) -> Fault | None:
+        if request.method == "PUT" and request.length > 16 * 1024 * 1024:
+            return Fault("drip_upload", chunk=1024 * 1024, delay=0.15)
+        return None
+
+    fault_proxy.reset(drip_big_puts)
+    transfer = TransferSettings(IDLE, 3, min_upload_rate=1024 * 1024)
+    settings = dataclasses.replace(_settings(fault_proxy.endpoint), transfer=transfer)
+    url = f"s3://{s3_bucket}/slow"
+    done = api.push(archive, url, ref="r", s3=settings)
+    dripped = [r for r in fault_proxy.matching("/blobs/") if r.fault is not None]
+    assert len(dripped) == 1 and done.report.retries == 0
+    out = _out(tmp_path)
+    api.pull(f"{url}:r", out, s3=_settings(moto_endpoint))
+    assert out.read_bytes() == archive.read_bytes()
+
+
 # --- prompt cancellation ----------------------------------------------------------
 
 
@@ -311,3 +381,15 @@ def test_a_signal_during_a_stall_exits_at_once_and_cleans_up(
     assert proc.returncode == code, err
     assert "Traceback" not in err, err
     _assert_nothing_left(out)
+
+
+def test_the_minimum_upload_rate_comes_from_the_environment() -> None:
+    from snaparc.errors import UsageError
+    from snaparc.mirror.url import DEFAULT_MIN_UPLOAD_RATE, transfer_settings
+
+    assert transfer_settings(env={}).min_upload_rate == DEFAULT_MIN_UPLOAD_RATE
+    slow = transfer_settings(env={"SNAPARC_MIN_UPLOAD_RATE": "4096"})
+    assert slow.upload_timeout(64 * 1024 * 1024) == 30 + 16384
+    for bad in ("0", "-5", "fast", "1e13"):
+        with pytest.raises(UsageError, match="SNAPARC_MIN_UPLOAD_RATE"):
+            transfer_settings(env={"SNAPARC_MIN_UPLOAD_RATE": bad})

@@ -209,7 +209,8 @@ def test_transient_failures_are_retried_then_given_up(
     pushed: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from snaparc.mirror.oci import client as client_mod
-    from snaparc.mirror.oci.client import RegistryError
+    from snaparc.mirror.oci.client import RegistryTransientError
+    from snaparc.mirror.url import transfer_settings
 
     real = RegistryClient._send
     calls: list[str] = []
@@ -219,7 +220,7 @@ def test_transient_failures_are_retried_then_given_up(
         calls.append(method)
         if method == "GET" and "/manifests/" in url and fail["n"] > 0:
             fail["n"] -= 1
-            raise RegistryError("connection reset (test)")
+            raise RegistryTransientError("connection reset (test)")
         return real(self, method, url, headers, body)
 
     sleeps: list[float] = []
@@ -231,4 +232,4 @@ def test_transient_failures_are_retried_then_given_up(
     with pytest.raises(SnaparcError) as info:
         snaparc.verify(pushed)
     assert info.value.exit_code == 10
-    assert len(sleeps) == 2 + client_mod.RETRIES
+    assert len(sleeps) == 2 + transfer_settings().retries

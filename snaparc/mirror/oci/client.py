@@ -14,9 +14,18 @@ the host's entry in the `auths` of `$DOCKER_CONFIG/config.json` or
 `~/.docker/config.json`); anonymous otherwise. A credential is never sent
 over plain http to a host that is not loopback, nor to a redirect target.
 
+Transfers follow the mirrors' contract (spec/OCI.md, section 7): every
+socket operation is bounded by the idle timeout (`--idle-timeout`,
+`SNAPARC_IDLE_TIMEOUT`, default 30 s: a connect, or a wait for the next byte,
+that takes longer fails the request); transient failures (connection
+failures, idle timeouts, a body cut short, HTTP 408, 429 and 5xx) are retried
+up to `--retries` / `SNAPARC_RETRIES` times (default 5) with the backoff of
+`snaparc.mirror.retry.RetryPolicy`; a blob GET that broke off resumes with a
+`Range` request for the rest (`read_blob`). `stats` counts bytes and retries.
+
 Errors: 404 → `RegistryNotFoundError`; 401 / 403 → `RegistryAuthError`;
-anything else unexpected, and connection failures → `RegistryError`
-(all exit 10).
+transient failures once the retries are spent → `RegistryTransientError`;
+anything else unexpected → `RegistryError` (all exit 10).
 """
 
 from __future__ import annotations
@@ -25,7 +34,6 @@ import base64
 import http.client
 import json
 import os
-import random
 import re
 import socket
 import threading
@@ -33,23 +41,42 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from snaparc.errors import RemoteError, RemoteNotFoundError
-from snaparc.mirror.oci.url import OCITarget, is_loopback
+from snaparc.mirror.oci.url import TAG, OCITarget, is_loopback
+from snaparc.mirror.retry import RetryPolicy, TransferStats
+from snaparc.mirror.url import TransferSettings, transfer_settings
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-TIMEOUT = 60.0
-RETRIES = 3  # after the first attempt, for transient failures of replayable requests
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 _sleep = time.sleep  # tests replace it
 MAX_ERROR_BODY = 4096
 MAX_REDIRECTS = 3
+TAGS_PAGE = 1000  # tags asked for per page of a listing (`n`)
+MAX_TAG_PAGES = 10_000
+MAX_TAGS_BYTES = 4 * 1024 * 1024  # one page of a tag listing
 
 
 class RegistryError(RemoteError):
     """The registry could not be used (exit 10)."""
+
+
+class RegistryTransientError(RegistryError):
+    """A failure a retry may cure (connection, idle timeout, a body cut short,
+    HTTP 408, 429, 5xx), raised once the retries are spent or when the
+    request cannot be sent again as it is (a streamed body)."""
+
+
+class BlobLengthError(RegistryError):
+    """The registry says a blob has another length than its descriptor's."""
+
+    def __init__(self, message: str, *, length: str) -> None:
+        super().__init__(message)
+        self.length = length
 
 
 class RegistryNotFoundError(RegistryError, RemoteNotFoundError):
@@ -60,6 +87,14 @@ class UploadSessionLost(RegistryError):
     """A chunked upload failed and the registry cannot say how far it got
     (CNCF distribution invalidates an upload URL once the upload moved past
     it); the caller starts the blob over."""
+
+
+class UploadSessionStore(Protocol):
+    """Where a chunked upload's URL is kept across runs (`oci.sessions`)."""
+
+    def find(self, digest: str) -> str | None: ...
+    def save(self, digest: str, location: str) -> None: ...
+    def done(self, digest: str) -> None: ...
 
 
 class RegistryAuthError(RegistryError):
@@ -160,12 +195,15 @@ class RegistryClient:
         *,
         credentials: Credentials | None = None,
         allow_http: bool = False,
-        timeout: float = TIMEOUT,
+        transfer: TransferSettings | None = None,
     ) -> None:
+        transfer = transfer if transfer is not None else transfer_settings()
         self.target = target
         self.plain_http = target.loopback or allow_http
         self.credentials = credentials
-        self.timeout = timeout
+        self.timeout = transfer.idle_timeout  # every connect and every wait for a byte
+        self.policy = RetryPolicy(transfer.retries)
+        self.stats = TransferStats()
         self._auth: str | None = None
         self._lock = threading.Lock()
         self.bytes_sent = 0  # request body bytes, for reports and tests
@@ -207,8 +245,11 @@ class RegistryClient:
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             if isinstance(exc, socket.timeout | TimeoutError):
-                raise RegistryError(f"registry {self.target.netloc} timed out ({method})") from None
-            raise RegistryError(
+                raise RegistryTransientError(
+                    f"registry {self.target.netloc} sent nothing for {self.timeout:g} s "
+                    f"({method}; the idle timeout)"
+                ) from None
+            raise RegistryTransientError(
                 f"cannot talk to registry {self.target.netloc}: {exc}"
                 + ("" if self.plain_http else " (https; a loopback registry is spoken to in http)")
             ) from None
@@ -226,19 +267,26 @@ class RegistryClient:
         sent again as it is (no streamed body; a PATCH never: its chunk may
         have arrived, `_upload_chunks` asks the registry instead)."""
         replayable = replayable and method != "PATCH"
-        for attempt in range(RETRIES + 1):
-            last = attempt == RETRIES or not replayable
+        retries = self.policy.retries
+        for attempt in range(retries + 1):
+            last = attempt == retries or not replayable
+            self.stats.add(requests=1)
             try:
                 resp = self._send(method, url, headers, body)
-            except RegistryError:
+            except RegistryTransientError:
                 if last:
                     raise
             else:
                 if resp.status not in RETRY_STATUSES or last:
                     return resp
                 resp.close()
-            _sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+            self.backoff(attempt)
         raise AssertionError("unreachable")
+
+    def backoff(self, attempt: int) -> None:
+        """Count a retry and wait before it (`RetryPolicy`, module `_sleep`)."""
+        self.stats.add(retries=1)
+        self.policy.pause(attempt, _sleep)
 
     def request(
         self,
@@ -367,6 +415,8 @@ class RegistryClient:
             raise RegistryNotFoundError(f"{msg}: not found in {self.describe()}")
         if resp.status in (401, 403):
             raise RegistryAuthError(f"{msg}: not permitted (check the credentials)")
+        if resp.status in RETRY_STATUSES:
+            raise RegistryTransientError(msg + (f": {detail[:300]}" if detail and not code else ""))
         raise RegistryError(f"{msg}" + (f": {detail[:300]}" if detail and not code else ""))
 
     # --- the distribution API ---------------------------------------------------
@@ -397,9 +447,87 @@ class RegistryClient:
         finally:
             resp.close()
 
+    def _small(
+        self, path: str, limit: int, what: str, headers: dict[str, str]
+    ) -> tuple[bytes, Message]:
+        """A small body (and the response's headers), read whole; a body that
+        breaks off is fetched again, as a transient failure."""
+        for attempt in range(self.policy.retries + 1):
+            resp = self.request("GET", path, headers=headers, what=what)
+            try:
+                data = resp.read_limited(limit, what)
+            except (OSError, http.client.HTTPException) as exc:
+                if attempt == self.policy.retries:
+                    raise RegistryTransientError(
+                        f"{what} at {self.target.netloc}: the response broke off ({exc!r})"
+                    ) from None
+            else:
+                self.stats.add(received=len(data))
+                return data, resp.headers
+            finally:
+                resp.close()
+            self.backoff(attempt)
+        raise AssertionError("unreachable")
+
     def get_small_blob(self, digest: str, limit: int) -> bytes:
-        with self.get_blob(digest) as resp:
-            return resp.read_limited(limit, f"blob {digest}")
+        return self._small(self._repo(f"blobs/{digest}"), limit, f"blob {digest}", {})[0]
+
+    def read_blob(self, digest: str, size: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """The first `size` bytes of blob `digest`, in reads of at most `chunk`.
+
+        A response that breaks off (connection cut, idle timeout, an early
+        end) is followed by a `Range: bytes=N-` request for the rest; the
+        retries (`RetryPolicy`) count failures since the last byte received,
+        so a transfer that keeps making progress is never given up. A
+        registry that ignores the range (200) has the bytes already received
+        read and dropped. `BlobLengthError` if a 200's `Content-Length` is not
+        `size`; the caller checks the content.
+        """
+        offset = failures = 0
+        path, what = self._repo(f"blobs/{digest}"), f"blob {digest}"
+        while True:
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            resp = self.request("GET", path, headers=headers, ok=(200, 206), what=what)
+            try:
+                skip = self._range_start(resp, digest, size, offset)
+                while skip:
+                    skip -= len(_read_some(resp, min(chunk, skip)))
+                while offset < size:
+                    data = _read_some(resp, min(chunk, size - offset))
+                    offset += len(data)
+                    failures = 0
+                    self.stats.add(received=len(data))
+                    yield data
+                return
+            except _BodyBroke as exc:
+                if failures >= self.policy.retries:
+                    raise RegistryTransientError(
+                        f"{what} at {self.target.netloc}: the response broke off at byte "
+                        f"{offset} of {size} ({exc}), {failures} retries without progress"
+                    ) from None
+            finally:
+                resp.close()
+            self.backoff(failures)
+            failures += 1
+
+    def _range_start(self, resp: Response, digest: str, size: int, offset: int) -> int:
+        """How many bytes of `resp` to drop to reach `offset`."""
+        if resp.status == 200:
+            length = resp.header("Content-Length")
+            if length is not None and length != str(size):
+                raise BlobLengthError(
+                    f"registry blob {self.describe('@' + digest)} is {length} bytes, not {size}",
+                    length=length,
+                )
+            return offset
+        shown = (resp.header("Content-Range") or "").strip()
+        got = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", shown)
+        if not got or int(got.group(1)) != offset or got.group(3) not in ("*", str(size)):
+            raise RegistryError(
+                f"registry {self.target.netloc} answered a range request for blob {digest} from "
+                f"byte {offset} with Content-Range {shown!r}"
+            )
+        return 0
 
     def upload_blob(
         self,
@@ -409,6 +537,7 @@ class RegistryClient:
         *,
         mount_from: str | None = None,
         chunk_size: int | None = None,
+        sessions: UploadSessionStore | None = None,
     ) -> bool:
         """Upload one blob; False if the registry mounted it from `mount_from`
         (another repository of this registry) instead, so no byte was sent.
@@ -419,7 +548,24 @@ class RegistryClient:
         the upload) when its request fails, then a PUT with `?digest=`. If the
         registry cannot report it, `UploadSessionLost`: call again, from the
         blob's first byte.
+
+        With `sessions`, a chunked upload's URL is saved before every PATCH,
+        and an upload of the same blob that a killed push left is continued
+        from the offset the registry reports for it (its first bytes are read
+        from `chunks` and dropped, not sent).
         """
+        chunked = chunk_size is not None and size > chunk_size
+        if chunked and sessions is not None:
+            resumed = self._resume(sessions, digest, size)
+            if resumed is not None:
+                location, held = resumed
+                assert chunk_size is not None
+                location = self._upload_chunks(
+                    location, size, _skip(chunks, held), chunk_size, digest, held, sessions
+                )
+                self._finish_upload(location, digest, [], 0)
+                sessions.done(digest)
+                return True
         path = self._repo("blobs/uploads/")
         if mount_from is not None:
             path += "?" + urlencode({"mount": digest, "from": mount_from})
@@ -430,9 +576,18 @@ class RegistryClient:
         location = self._location(resp)
         if mounted:
             return False
-        if chunk_size is not None and size > chunk_size:
-            location = self._upload_chunks(location, size, chunks, chunk_size, digest)
+        if chunked:
+            assert chunk_size is not None
+            location = self._upload_chunks(location, size, chunks, chunk_size, digest, 0, sessions)
             chunks, size = [], 0
+        self._finish_upload(location, digest, chunks, size)
+        if chunked and sessions is not None:
+            sessions.done(digest)
+        return True
+
+    def _finish_upload(
+        self, location: str, digest: str, chunks: Iterable[bytes], size: int
+    ) -> None:
         url = location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe="")
         self.request(
             "PUT",
@@ -443,7 +598,21 @@ class RegistryClient:
             ok=(201,),
             what=f"blob {digest}",
         ).close()
-        return True
+
+    def _resume(
+        self, sessions: UploadSessionStore, digest: str, size: int
+    ) -> tuple[str, int] | None:
+        """The saved upload of `digest` and the bytes the registry holds of it,
+        if it still knows it and holds some (more than one byte: a `Range` of
+        `0-0` cannot tell none from one), but not all."""
+        location = sessions.find(digest)
+        if location is None or not self._same_origin(location):
+            return None
+        try:
+            held = self.upload_offset(location)
+        except UploadSessionLost:
+            return None
+        return (location, held) if 1 < held < size else None
 
     def _location(self, resp: Response) -> str:
         location = resp.header("Location")
@@ -470,11 +639,19 @@ class RegistryClient:
         return int(match.group(1)) + 1 if match else 0
 
     def _upload_chunks(
-        self, location: str, size: int, chunks: Iterable[bytes], chunk_size: int, digest: str
+        self,
+        location: str,
+        size: int,
+        chunks: Iterable[bytes],
+        chunk_size: int,
+        digest: str,
+        offset: int = 0,
+        sessions: UploadSessionStore | None = None,
     ) -> str:
-        offset = 0
         for piece in _rechunk(chunks, chunk_size):
             end = offset + len(piece)
+            if sessions is not None:
+                sessions.save(digest, location)
             for attempt in range(2):
                 try:
                     resp = self.request(
@@ -506,19 +683,43 @@ class RegistryClient:
     def upload_small_blob(self, digest: str, data: bytes) -> None:
         self.upload_blob(digest, len(data), [data])
 
+    def list_tags(self) -> list[str]:
+        """Every tag of the repository (`GET /v2/<repo>/tags/list`), following
+        the `Link: <…>; rel="next"` pages (`n`, `last`); sorted. Entries that
+        are not tags are dropped; a page that leaves the registry or loops is
+        refused."""
+        url: str | None = self._repo("tags/list") + "?" + urlencode({"n": TAGS_PAGE})
+        tags: set[str] = set()
+        seen: set[str] = set()
+        while url is not None:
+            if url in seen or len(seen) >= MAX_TAG_PAGES:
+                raise RegistryError(f"registry {self.target.netloc} pages its tag list in a loop")
+            seen.add(url)
+            data, headers = self._small(url, MAX_TAGS_BYTES, "the tag list", {})
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                raise RegistryError(
+                    f"registry {self.target.netloc} sent a tag list that is not JSON"
+                ) from None
+            page = obj.get("tags") if isinstance(obj, dict) else None
+            if page is not None and not isinstance(page, list):
+                raise RegistryError(f"registry {self.target.netloc} sent a tag list without tags")
+            tags.update(t for t in page or () if isinstance(t, str) and TAG.match(t))
+            url = _next_link(headers.get("Link"), self.base + self._repo(""))
+            if url is not None and not self._same_origin(url):
+                raise RegistryError(f"registry sent a tag list page on another host: {url}")
+        return sorted(tags)
+
     def get_manifest(self, reference: str, limit: int) -> tuple[bytes, str]:
         """The manifest bytes and their content type."""
-        resp = self.request(
-            "GET",
+        data, headers = self._small(
             self._repo(f"manifests/{reference}"),
-            headers={"Accept": OCI_MANIFEST},
-            what=f"manifest {reference}",
+            limit,
+            f"manifest {reference}",
+            {"Accept": OCI_MANIFEST},
         )
-        try:
-            data = resp.read_limited(limit, f"manifest {reference}")
-            return data, (resp.header("Content-Type") or "").split(";")[0].strip()
-        finally:
-            resp.close()
+        return data, (headers.get("Content-Type") or "").split(";")[0].strip()
 
     def put_manifest(self, reference: str, data: bytes) -> str | None:
         resp = self.request(
@@ -533,6 +734,39 @@ class RegistryClient:
             return resp.header("Docker-Content-Digest")
         finally:
             resp.close()
+
+
+_LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
+
+
+def _next_link(header: str | None, base: str) -> str | None:
+    """The `rel="next"` URL of a `Link` header, resolved against `base`."""
+    match = _LINK_NEXT.search(header or "")
+    return urljoin(base, match.group(1)) if match else None
+
+
+def _skip(chunks: Iterable[bytes], n: int) -> Iterator[bytes]:
+    """`chunks` without their first `n` bytes."""
+    for chunk in chunks:
+        if n >= len(chunk):
+            n -= len(chunk)
+            continue
+        yield chunk[n:] if n else chunk
+        n = 0
+
+
+class _BodyBroke(Exception):
+    """A response body ended before its last byte (internal to `read_blob`)."""
+
+
+def _read_some(resp: Response, n: int) -> bytes:
+    try:
+        data = resp.read(n)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _BodyBroke(repr(exc)) from None
+    if not data:
+        raise _BodyBroke("early end")
+    return data
 
 
 def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytearray]:

@@ -38,7 +38,7 @@ from snaparc.format.constants import MANIFEST_MEMBER
 from snaparc.format.layout import blob_member_name
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import Manifest, parse_manifest
-from snaparc.mirror.oci.client import RegistryClient
+from snaparc.mirror.oci.client import BlobLengthError, RegistryClient
 from snaparc.mirror.oci.frames import ZSTD_VERSION, FrameCompressor, member_frames
 from snaparc.mirror.oci.layout import (
     MAX_OCI_MANIFEST_BYTES,
@@ -139,31 +139,13 @@ def check_artifact(
 
 
 def _layer_chunks(client: RegistryClient, sha: str, size: int) -> Iterator[bytes]:
-    """A raw layer's bytes: its length checked first, its sha256 before its last byte."""
+    """A raw layer's bytes: its length checked first, its sha256 before its last
+    byte (a response that breaks off is resumed by `read_blob`)."""
     digest = f"sha256:{sha}"
-    with client.get_blob(digest) as resp:
-        length = resp.header("Content-Length")
-        if length is not None and length != str(size):
-            raise OCIBlobDigestError(
-                f"registry blob {client.describe('@' + digest)} is {length} bytes, not {size}: "
-                "damaged or tampered with",
-                blob=sha,
-                algorithm="sha256",
-                expected=sha,
-                actual="(size differs)",
-            )
-        h = hashlib.sha256()
-        left = size
-        while left:
-            chunk = resp.read(min(READ_CHUNK, left))
-            if not chunk:
-                raise OCIBlobDigestError(
-                    f"registry blob {client.describe('@' + digest)} ended {left} bytes early",
-                    blob=sha,
-                    algorithm="sha256",
-                    expected=sha,
-                    actual="(truncated)",
-                )
+    h = hashlib.sha256()
+    left = size
+    try:
+        for chunk in client.read_blob(digest, size, READ_CHUNK):
             left -= len(chunk)
             h.update(chunk)
             if not left and h.hexdigest() != sha:
@@ -176,6 +158,15 @@ def _layer_chunks(client: RegistryClient, sha: str, size: int) -> Iterator[bytes
                     actual=h.hexdigest(),
                 )
             yield chunk
+    except BlobLengthError as exc:
+        raise OCIBlobDigestError(
+            f"registry blob {client.describe('@' + digest)} is {exc.length} bytes, not {size}: "
+            "damaged or tampered with",
+            blob=sha,
+            algorithm="sha256",
+            expected=sha,
+            actual="(size differs)",
+        ) from None
 
 
 class OCIArchiveStream(io.RawIOBase):
@@ -335,6 +326,7 @@ def pull_oci(
     from snaparc.archive.copy import copy_verified
     from snaparc.publish import AtomicFile
 
+    client = client or RegistryClient(target)
     with (
         open_oci_input(target, client=client, limits=limits, jobs=jobs) as source,
         AtomicFile(Path(output), force=force) as out,
@@ -342,4 +334,12 @@ def pull_oci(
         report, copied = copy_verified(
             source, out.file, threads=threads, limits=limits, progress=progress
         )
-    return PullReport(report.archive_id, Path(output), copied, report.blobs_verified)
+    stats = client.stats
+    return PullReport(
+        report.archive_id,
+        Path(output),
+        copied,
+        report.blobs_verified,
+        bytes_fetched=stats.bytes_received,
+        retries=stats.retries,
+    )

@@ -19,8 +19,9 @@ to, and running it again skips them.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -32,11 +33,34 @@ from snaparc.errors import IOFailure, UsageError
 from snaparc.format.codec import FrameCodec, blob_codec
 from snaparc.format.constants import FRAME_SIZE
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.mirror.oci.client import RegistryClient, UploadSessionLost
+from snaparc.mirror.oci.client import (
+    RegistryClient,
+    RegistryError,
+    RegistryTransientError,
+    UploadSessionLost,
+    UploadSessionStore,
+)
 from snaparc.mirror.oci.frames import LEVELS, ZSTD_VERSION, FrameCompressor, member_data
 from snaparc.mirror.oci.layout import OCIRecord, build_artifact, encode_record
+from snaparc.mirror.oci.sessions import UploadSessions
 
 CHUNK_SIZE = 64 * 1024 * 1024  # blobs larger than this are uploaded in chunks this size
+CHUNK_SIZE_ENV = "SNAPARC_OCI_CHUNK_SIZE"
+MIN_CHUNK_SIZE = 1024 * 1024
+MAX_CHUNK_SIZE = 4 * 1024**3
+
+
+def chunk_size_from_env(env: Mapping[str, str] | None = None) -> int:
+    """`SNAPARC_OCI_CHUNK_SIZE` (bytes, 1 MiB to 4 GiB), else 64 MiB."""
+    text = (os.environ if env is None else env).get(CHUNK_SIZE_ENV, "").strip()
+    if not text:
+        return CHUNK_SIZE
+    if not text.isdigit() or not MIN_CHUNK_SIZE <= int(text) <= MAX_CHUNK_SIZE:
+        raise UsageError(
+            f"{CHUNK_SIZE_ENV} must be a number of bytes from {MIN_CHUNK_SIZE} to "
+            f"{MAX_CHUNK_SIZE}; got {text!r}"
+        )
+    return int(text)
 
 
 class OCIEncodingError(UsageError):
@@ -56,6 +80,7 @@ class OCIPushReport:
     kept_other_encoding: bool = False
     level: int = 3
     objects_mounted: int = 0  # of objects_skipped: mounted from another repository
+    retries: int = 0  # registry requests retried (spec/OCI.md, section 7)
 
 
 def _pread(f: BinaryIO, start: int, end: int) -> bytes:
@@ -154,15 +179,28 @@ def _upload(
     chunks: Callable[[], Iterable[bytes]],
     mount_from: str | None,
     chunk_size: int | None,
+    sessions: UploadSessionStore | None,
 ) -> bool:
-    """Upload one blob (True) or mount it (False); a chunked upload whose
-    session the registry lost starts over once."""
-    try:
-        return client.upload_blob(
-            digest, size, chunks(), mount_from=mount_from, chunk_size=chunk_size
-        )
-    except UploadSessionLost:
-        return client.upload_blob(digest, size, chunks(), chunk_size=chunk_size)
+    """Upload one blob (True) or mount it (False). An upload that failed in a
+    way a retry may cure (a streamed PUT, which cannot be sent again as it is,
+    cut or answered 5xx; a chunked upload whose session the registry lost)
+    starts over in a new session, up to the client's retries, with backoff."""
+    retries = client.policy.retries
+    for attempt in range(retries + 1):
+        try:
+            return client.upload_blob(
+                digest,
+                size,
+                chunks(),
+                mount_from=mount_from,
+                chunk_size=chunk_size,
+                sessions=sessions,
+            )
+        except (RegistryTransientError, UploadSessionLost):
+            if attempt == retries:
+                raise
+        client.backoff(attempt)
+    raise AssertionError("unreachable")
 
 
 def push_oci(
@@ -176,11 +214,14 @@ def push_oci(
     progress: Callable[[int], None] | None = None,
     mount_from: str | None = None,
     chunk_size: int | None = CHUNK_SIZE,
+    sessions: UploadSessions | None = None,
 ) -> OCIPushReport:
     """Verify `archive` (a seekable local file or split volumes), then upload
     what the repository lacks (mounting it from the repository `mount_from`
     of the same registry where the registry can), then the manifest. Blobs
-    above `chunk_size` bytes go up in resumable chunks."""
+    above `chunk_size` bytes go up in resumable chunks; with `sessions`, an
+    upload a killed push of the same archive left is continued (the file is
+    removed when the push ends, kept when the registry failed it)."""
     from snaparc.archive.index import verified_index
 
     if not archive.seekable:
@@ -247,21 +288,30 @@ def push_oci(
     uploads.append((artifact.config_descriptor.digest, len(cfg), lambda: [cfg]))
 
     sent = skipped = n_sent = n_skipped = n_mounted = 0
-    for digest, size, chunks in uploads:
-        if client.head_blob(digest) == size:
-            skipped += size
-            n_skipped += 1
-        elif _upload(client, digest, size, chunks, mount_from, chunk_size):
-            sent += size
-            n_sent += 1
-        else:
-            skipped += size
-            n_skipped += 1
-            n_mounted += 1
-        if progress is not None:
-            progress(size)
-    reference = tag or artifact.digest
-    client.put_manifest(reference, artifact.manifest)
+    try:
+        for digest, size, chunks in uploads:
+            if client.head_blob(digest) == size:
+                skipped += size
+                n_skipped += 1
+            elif _upload(client, digest, size, chunks, mount_from, chunk_size, sessions):
+                sent += size
+                n_sent += 1
+            else:
+                skipped += size
+                n_skipped += 1
+                n_mounted += 1
+            if progress is not None:
+                progress(size)
+        reference = tag or artifact.digest
+        client.put_manifest(reference, artifact.manifest)
+    except RegistryError:
+        raise  # the session file stays for the next push (a stale temp file once we exit)
+    except BaseException:
+        if sessions is not None:
+            sessions.close()
+        raise
+    if sessions is not None:
+        sessions.close()
     sent += len(artifact.manifest)
     n_sent += 1
     return OCIPushReport(
@@ -275,4 +325,5 @@ def push_oci(
         True,
         level=level,
         objects_mounted=n_mounted,
+        retries=client.stats.retries,
     )
