@@ -11,11 +11,12 @@ The layout follows the audio HF-snapshot export (see `shared/seed`):
     README.md                           load instructions
 
 The weights have the entropy of trained LoRA weights: normal values (std 0.02
-for `lora_A`, 0.01 for `lora_B`) rounded to bf16. The safetensors file is
+for `lora_A`, 0.01 for `lora_B`) rounded to bf16 (or, with `--dtype`, to fp16
+or kept as fp32). The safetensors file is
 written by hand, streaming, in fixed-size chunks, so memory stays bounded
 whatever the size. The output is a pure function of `(size, seed)`.
 
-Usage: python -m benchmarks.gen_snapshot OUT_DIR [--size GIB] [--seed N]
+Usage: python -m benchmarks.gen_snapshot OUT_DIR [--size GIB] [--seed N] [--dtype BF16|F16|F32]
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ CREATED_AT = "2026-01-01T00:00:00"
 BASE_HF_ID = "Qwen/Qwen2-Audio-7B-Instruct"
 VOCAB_SIZE = 100_000
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+DTYPE_SIZES = {"BF16": 2, "F16": 2, "F32": 4}
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class TensorSpec:
     name: str
     shape: tuple[int, ...]
     std: float
+    dtype: str = "BF16"
 
     @property
     def numel(self) -> int:
@@ -62,7 +65,7 @@ class TensorSpec:
 
     @property
     def nbytes(self) -> int:
-        return self.numel * 2  # bf16
+        return self.numel * DTYPE_SIZES[self.dtype]
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def _module_shapes(dims: ModelDims) -> list[tuple[str, str, int, int]]:
     ]
 
 
-def plan_tensors(size_bytes: int) -> list[TensorSpec]:
+def plan_tensors(size_bytes: int, dtype: str = "BF16") -> list[TensorSpec]:
     """LoRA tensors, layer by layer, until `size_bytes` of weights are reached.
 
     The last tensor is a `lora_B` with as many rows as fit, so the total is
@@ -117,10 +120,10 @@ def plan_tensors(size_bytes: int) -> list[TensorSpec]:
                 left = size_bytes - total
                 if left <= 0:
                     return tensors
-                spec = TensorSpec(f"{prefix}.{kind}.weight", shape, std)
+                spec = TensorSpec(f"{prefix}.{kind}.weight", shape, std, dtype)
                 if spec.nbytes > left:
-                    rows = max(1, left // (shape[1] * 2))
-                    spec = TensorSpec(spec.name, (rows, shape[1]), std)
+                    rows = max(1, left // (shape[1] * DTYPE_SIZES[dtype]))
+                    spec = TensorSpec(spec.name, (rows, shape[1]), std, dtype)
                 tensors.append(spec)
                 total += spec.nbytes
         layer += 1
@@ -140,7 +143,7 @@ def safetensors_header(tensors: list[TensorSpec]) -> bytes:
     offset = 0
     for t in tensors:
         header[t.name] = {
-            "dtype": "BF16",
+            "dtype": t.dtype,
             "shape": list(t.shape),
             "data_offsets": [offset, offset + t.nbytes],
         }
@@ -156,7 +159,12 @@ def _tensor_chunks(rng: np.random.Generator, spec: TensorSpec) -> Iterator[bytes
         n = min(left, CHUNK_ELEMENTS)
         values = rng.standard_normal(n, dtype=np.float32)
         values *= np.float32(spec.std)
-        yield float32_to_bf16(values).tobytes()
+        if spec.dtype == "BF16":
+            yield float32_to_bf16(values).tobytes()
+        elif spec.dtype == "F16":
+            yield values.astype("<f2").tobytes()
+        else:
+            yield values.astype("<f4").tobytes()
         left -= n
 
 
@@ -174,9 +182,11 @@ class _HashingWriter:
         self.size += len(data)
 
 
-def write_safetensors(path: Path, size_bytes: int, seed: int) -> tuple[str, int]:
+def write_safetensors(
+    path: Path, size_bytes: int, seed: int, dtype: str = "BF16"
+) -> tuple[str, int]:
     """Stream the weights file; returns (sha256 hex, size in bytes)."""
-    tensors = plan_tensors(size_bytes)
+    tensors = plan_tensors(size_bytes, dtype)
     rng = np.random.default_rng(seed)
     with path.open("wb") as fh:
         out = _HashingWriter(fh)
@@ -430,12 +440,17 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def generate_snapshot(
-    out_dir: Path, size_gib: float = 1.0, seed: int = 0, *, rationale: bool = True
+    out_dir: Path,
+    size_gib: float = 1.0,
+    seed: int = 0,
+    *,
+    rationale: bool = True,
+    dtype: str = "BF16",
 ) -> Path:
     """Write the snapshot export under `out_dir` (created; must not hold files).
 
     `rationale=False` leaves out the seed manifest's `rationale` field, for
-    readers that do not accept it.
+    readers that do not accept it. `dtype` (BF16, F16, F32) is the weights'.
 
     Returns the path of `snapshot_manifest.json`.
     """
@@ -452,7 +467,7 @@ def generate_snapshot(
     processor.mkdir()
 
     weights_sha, weights_size = write_safetensors(
-        adapter / "adapter_model.safetensors", size_bytes, seed
+        adapter / "adapter_model.safetensors", size_bytes, seed, dtype
     )
     _write_text(adapter / "adapter_config.json", adapter_config_json(dims.rank))
     tokenizer_texts = {
@@ -507,11 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--size", type=float, default=1.0, help="weights size in GiB (default 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=sorted(DTYPE_SIZES), default="BF16")
     parser.add_argument(
         "--no-rationale", action="store_true", help="omit the manifest's `rationale` field"
     )
     args = parser.parse_args(argv)
-    generate_snapshot(args.out_dir, args.size, args.seed, rationale=not args.no_rationale)
+    generate_snapshot(
+        args.out_dir, args.size, args.seed, rationale=not args.no_rationale, dtype=args.dtype
+    )
     return 0
 
 

@@ -284,6 +284,7 @@ POSITIVE = ["-1", "0", "abc", "1.5", ""]  # --jobs, --max-*: 0 would admit nothi
 LEVEL = [*POSITIVE, "20"]
 SPLIT = ["-1", "0", "abc", "1.5M", "", "1000", "1023K"]  # volumes are at least 1 MiB
 EMPTY = [""]
+CODEC = ["", "zipnn", "BYTEGROUP", "none "]
 REF = ["", "bad ref", "-x", "a/b"]
 REPO_ID = ["noslash", "a/b/c", "a--b/c", "a/b.git", ""]
 ENDPOINT = ["", "ftp://x", "http://example.com", "example.com"]
@@ -319,6 +320,7 @@ BAD: dict[str, dict[str, list[str]]] = {
         "SRC_DIR": EMPTY,
         "--output": EMPTY,
         "--level": LEVEL,
+        "--codec": CODEC,
         "--split": SPLIT,
         "--base": SOURCE,
         "--threads": THREADS,
@@ -524,6 +526,9 @@ def _api_cases() -> list[Any]:
         ),
         "pack level=20": lambda w: api.pack(w / "src", w / "a.dlmsnap", force=True, level=20),
         "pack level=True": lambda w: api.pack(w / "src", w / "a.dlmsnap", force=True, level=True),
+        "pack codec='zipnn'": lambda w: api.pack(
+            w / "src", w / "a.dlmsnap", force=True, codec="zipnn"
+        ),
         "pack split=0": lambda w: api.pack(w / "src", w / "split.dlmsnap", force=True, split=0),
         "pack output=''": lambda w: api.pack(w / "src", ""),
         "pack src=''": lambda w: api.pack("", w / "a.dlmsnap", force=True),

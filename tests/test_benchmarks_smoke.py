@@ -166,3 +166,15 @@ def test_contention_is_measured_from_other_work_cpu() -> None:
     busy = run.contention_note(report([4.0, 2.0]))  # 6 of 40 CPU-s = 15 %
     assert "15.0%" in busy and "competed" in busy
     assert run.contention_note(report([None])) == ""
+
+
+def test_codec_bench_runs_end_to_end_on_a_tiny_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import codec
+
+    argv = ["--size", str(TINY_GIB), "--dtypes", "BF16,F32", "--runs", "1"]
+    assert codec.main([*argv, "--workdir", str(tmp_path / "w")]) == 0
+    out = capsys.readouterr().out
+    assert "| BF16 | --codec bytegroup (level 1) |" in out and "| F32 | default |" in out
+    assert not (tmp_path / "w").exists()

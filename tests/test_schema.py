@@ -282,17 +282,17 @@ def test_non_canonical_bytes_are_refused(data: Callable[[bytes], bytes]) -> None
 
 def test_newer_minor_may_add_top_level_fields() -> None:
     obj = _basic()
-    obj["format_version"] = "1.2"
+    obj["format_version"] = "1.3"
     obj["future_field"] = {"anything": [1, 2]}
     assert _schema_ok(obj)
     parsed = parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)
-    assert parsed.format_version == "1.2"
+    assert parsed.format_version == "1.3"
 
 
 def test_newer_minor_may_write_a_null_base() -> None:
     """A null `base` is no base: valid without external blobs, refused with one."""
     obj = _basic()
-    obj["format_version"] = "1.2"
+    obj["format_version"] = "1.3"
     obj["base"] = None
     assert _schema_ok(obj)
     assert parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS).base is None
@@ -346,3 +346,66 @@ def test_schema_refuses_a_trailing_newline(path: str, value: str) -> None:
     obj = _basic()
     _set(path, value)(obj)
     assert not _schema_ok(obj)
+
+
+# --- blob codecs (format 1.2) ---------------------------------------------------------
+
+
+def _coded() -> Obj:
+    obj: Obj = json.loads(_manifest_bytes("snapshot-bytegroup.dlmsnap"))
+    return obj
+
+
+def _coded_blob(obj: Obj) -> Obj:
+    blob: Obj = next(b for b in obj["blobs"] if "codec" in b)
+    return blob
+
+
+def test_the_coded_vector_is_1_2_with_one_coded_blob() -> None:
+    obj = _coded()
+    assert obj["format_version"] == "1.2" and _schema_ok(obj)
+    assert _coded_blob(obj)["codec"] == "bytegroup"
+    assert _coded_blob(obj)["digests"]["sha256"] in obj["tensors"]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "error", "schema_says"),
+    [
+        ("codec in 1.1", lambda o: o.update(format_version="1.1"), errors.ManifestError, True),
+        (
+            "1.2 without a codec",
+            lambda o: _coded_blob(o).pop("codec"),
+            errors.ManifestError,
+            True,
+        ),
+        (  # a rule the schema cannot say: which blobs the index lists
+            "codec on a blob without an index entry",
+            lambda o: next(b for b in o["blobs"] if "codec" not in b).update(codec="bytegroup"),
+            errors.ManifestError,
+            False,
+        ),
+        (
+            "codec not a string",
+            lambda o: _coded_blob(o).update(codec=1),
+            errors.ManifestError,
+            True,
+        ),
+        (  # exit 4: the archive needs a newer reader, it is not malformed
+            "unknown codec",
+            lambda o: _coded_blob(o).update(codec="zipnn"),
+            errors.UnsupportedVersionError,
+            True,
+        ),
+    ],
+)
+def test_codec_rules_schema_and_parser_agree(
+    name: str,
+    edit: Callable[[Obj], object],
+    error: type[errors.SnaparcError],
+    schema_says: bool,
+) -> None:
+    obj = _coded()
+    edit(obj)
+    assert _schema_ok(obj) is not schema_says, name
+    with pytest.raises(error):
+        parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
 from snaparc.api.args import (
+    check_codec,
     check_flag,
     check_level,
     check_limits,
@@ -149,7 +150,8 @@ def pack(
     src: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
-    level: int = 3,
+    level: int | None = None,
+    codec: str | None = "none",
     threads: int = 0,
     force: bool = False,
     allow_undeclared: bool = False,
@@ -168,18 +170,29 @@ def pack(
     `split` writes volumes of that size (`700M`, `fat32`, or bytes) plus an
     index; `sums` writes `OUT.sha256` and `OUT.b3`; `base` (a file, split
     volumes or a mirror target) makes a thin archive holding only the blobs
-    the base lacks. `threads=0` uses every core. The safetensors files of a
+    the base lacks. `codec="bytegroup"` stores the float tensors of every
+    safetensors file of a snapshot export as byte planes (format 1.2; smaller,
+    same content); "none" writes exactly what earlier versions write. `level`
+    defaults to 3, and to 1 with a codec (the planes compress best there).
+    `threads=0` uses every core. The safetensors files of a
     snapshot export must pass the strict profile and hold adapter tensors
     only (`allow_base_weights` lifts the second rule).
     """
-    from snaparc.archive.pack import check_tensors, hash_tree, plan_pack, write_archive
+    from snaparc.archive.pack import (
+        check_tensors,
+        default_level,
+        hash_tree,
+        plan_pack,
+        write_archive,
+    )
     from snaparc.archive.source_tree import scan_tree
     from snaparc.publish import AtomicFile, check_target, os_error
 
     src_path = check_path(src, option="SRC_DIR")
     to_stdout = os.fspath(output) == "-"
     out = None if to_stdout else check_path(output, option="-o/--output")
-    level = check_level(level)
+    coding = check_codec(codec)
+    level = check_level(default_level(coding) if level is None else level)
     threads = check_threads(threads)
     volume_size = check_split(split)
     allow_http = check_flag(allow_http, "--allow-http")
@@ -224,6 +237,7 @@ def pack(
         tensors=tensors,
         base_blobs=base_blobs,
         base_id=base_id,
+        codec=coding,
     )
     meter = _meter(progress, plan.layout.tar_size)
     if out is None:

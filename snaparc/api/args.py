@@ -17,6 +17,7 @@ from snaparc.errors import UsageError
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
+    "check_codec",
     "check_flag",
     "check_jobs",
     "check_level",
@@ -57,6 +58,17 @@ def check_level(level: int, *, option: str = "--level") -> int:
             f"{option} must be a zstd level from {MIN_LEVEL} to {MAX_LEVEL}; got {level!r}"
         )
     return level
+
+
+def check_codec(codec: str | None, *, option: str = "--codec") -> str | None:
+    """A blob codec a writer may use: "none" (or None) for none, else its name."""
+    from snaparc.format.constants import CODECS
+
+    if codec is None or codec == "none":
+        return None
+    if not isinstance(codec, str) or codec not in CODECS:
+        raise UsageError(f"{option} must be one of none, {', '.join(CODECS)}; got {codec!r}")
+    return codec
 
 
 _LIMIT_OPTIONS = {

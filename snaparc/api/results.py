@@ -129,6 +129,7 @@ class Listed(Result):
                     "sha256": f.blob,
                     "blake3": blobs[f.blob].blake3,
                     "external": blobs[f.blob].external,
+                    "codec": blobs[f.blob].codec,
                 }
                 for f in m.files
             ],

@@ -9,6 +9,8 @@ the same order, whichever way it is read:
   even parsed), then the manifest's own checks;
 - `frame_content_size`: a data frame's header against the frame profile;
 - `decompress_into`: one frame into a reused buffer;
+- `decompress_member_frame`: the same for a blob member's frame, then the
+  blob's codec undone (format 1.2), so every reader hashes content;
 - `blob_chunk`: one decompressed frame of a blob member: its tar header
   (first frame), its size against the layout, its zero padding; returns the
   blob bytes it holds;
@@ -36,8 +38,9 @@ from snaparc.errors import (
     UnexpectedFrameError,
     UnlistedMemberError,
 )
+from snaparc.format.codec import FrameCodec
 from snaparc.format.constants import (
-    BLOB_MEMBER_PREFIX,
+    CODED_MEMBER_ROOT,
     FRAME_SIZE,
     MANIFEST_MEMBER,
     MAX_WINDOW_SIZE,
@@ -98,6 +101,26 @@ def decompress_into(frame: RawFrame, size: int, out: bytearray | memoryview) -> 
     return view
 
 
+def decompress_member_frame(
+    frame: RawFrame,
+    size: int,
+    out: bytearray | memoryview,
+    codec: FrameCodec | None,
+    j: int,
+) -> memoryview:
+    """`decompress_into`, then undo the blob's codec on frame `j` of its member.
+
+    The one place where a reader turns a coded member's bytes into content
+    (streaming and random access alike); it runs on the decompressing thread.
+    The codec touches only content bytes, so the header and padding checks of
+    `blob_chunk` see the member as stored.
+    """
+    data = decompress_into(frame, size, out)
+    if codec is not None:
+        codec.decode(j, data)
+    return data
+
+
 def next_data_frame(splitter: FrameSplitter, what: str) -> RawFrame:
     frame = splitter.next_frame()
     if frame is None:
@@ -118,7 +141,7 @@ def check_member_header(block: bytes, member: MemberPlan, *, offset: int) -> Non
     if name == MANIFEST_MEMBER:
         raise ManifestError(f"a second manifest member at offset {offset}")
     if name != member.name:
-        if name.startswith(BLOB_MEMBER_PREFIX):
+        if name.startswith(CODED_MEMBER_ROOT):
             raise UnlistedMemberError(
                 f"member {name!r} at offset {offset} is not the next listed blob "
                 f"({member.name!r}): unlisted, duplicated or out of order",

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from snaparc.archive.frames import (
     blob_chunk,
     check_digests,
-    decompress_into,
+    decompress_member_frame,
     frame_content_size,
     next_data_frame,
     read_into_of,
@@ -32,6 +32,7 @@ from snaparc.errors import (
     LimitExceededError,
     TruncatedArchiveError,
 )
+from snaparc.format.codec import blob_codec
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.format.manifest import BlobEntry, Manifest, archive_id
@@ -170,10 +171,11 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
     hasher = DualHasher()
     profiles = TensorProfiles(index.manifest)
     head = profiles.collector(blob)
+    codec = blob_codec(index.manifest, blob)
     buf = directio.frame_buffer()  # one decode buffer, reused for every frame
     for j, frame in enumerate(iter_member_frames(f, index, member)):
         want = index.layout.frame_sizes[member.first_frame + j]
-        data = decompress_into(frame, frame_content_size(frame), buf)
+        data = decompress_member_frame(frame, frame_content_size(frame), buf, codec, j)
         chunk = blob_chunk(member, j, data, want, frame.offset)
         hasher.update(chunk)
         if head is not None:

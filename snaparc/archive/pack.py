@@ -32,7 +32,8 @@ from snaparc.archive.hashing import ChunkObserver, FileDigests, hash_files
 from snaparc.archive.source_tree import SourceFile, SourceTree, scan_tree
 from snaparc.archive.threads import worker_count
 from snaparc.errors import SafetensorsError, SourceError, UsageError
-from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK, TAR_EOF
+from snaparc.format.codec import FrameCodec, blob_codecs
+from snaparc.format.constants import CODECS, FRAME_SIZE, TAR_BLOCK, TAR_EOF
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
 from snaparc.format.manifest import (
     BlobEntry,
@@ -57,6 +58,16 @@ from snaparc.version import __version__
 
 CREATED_BY = f"snaparc {__version__}"
 MIN_LEVEL, MAX_LEVEL = 1, 19
+DEFAULT_LEVEL = 3
+# The default level with `--codec bytegroup`: the byte planes compress better
+# at level 1 than at 3 (level 3's match finder spends bits on the exponent
+# plane's short repeats) and about twice as fast (benchmarks/RESULTS.md).
+CODED_DEFAULT_LEVEL = 1
+
+
+def default_level(codec: str | None) -> int:
+    """The zstd level `pack` uses when none is given."""
+    return DEFAULT_LEVEL if codec is None else CODED_DEFAULT_LEVEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +143,17 @@ def plan_pack(
     tensors: dict[str, SafetensorsHeader] | None = None,
     base_blobs: frozenset[str] = frozenset(),
     base_id: str | None = None,
+    codec: str | None = None,
 ) -> PackPlan:
     """Pass 1: scan, hash (unless `hashes` are given), dedupe, judge the
     safetensors files (unless their `tensors` are given, by tree path); the
-    manifest and layout of the archive."""
+    manifest and layout of the archive.
+
+    With `codec` (`bytegroup`), every stored blob that has a tensor index
+    entry is stored with that codec; every other blob as it is.
+    """
+    if codec is not None and codec not in CODECS:
+        raise UsageError(f"--codec must be one of none, {', '.join(CODECS)}; got {codec!r}")
     tree = tree or scan_tree(src)
     if hashes is None:
         hashes = hash_tree(tree, threads=threads)
@@ -152,8 +170,12 @@ def plan_pack(
             raise SourceError(f"{f.abs} changed while it was being packed", path=str(f.abs))
         if d.sha256 not in blobs:
             external = d.sha256 in base_blobs
+            coded = codec is not None and not external and d.sha256 in blob_tensors
             blobs[d.sha256] = BlobEntry(
-                digests=Digests(blake3=d.blake3, sha256=d.sha256), size=d.size, external=external
+                digests=Digests(blake3=d.blake3, sha256=d.sha256),
+                size=d.size,
+                external=external,
+                codec=codec if coded else None,
             )
             sources[d.sha256] = f
         files.append(FileEntry(path=f.rel, size=f.size, executable=f.executable, blob=d.sha256))
@@ -192,6 +214,7 @@ class _FrameBuilder:
         self._plan = plan
         self._level = level
         self._local = threading.local()
+        self._codecs: dict[str, FrameCodec] = blob_codecs(plan.manifest)
 
     def _cctx(self) -> zstandard.ZstdCompressor:
         cctx: zstandard.ZstdCompressor | None = getattr(self._local, "cctx", None)
@@ -226,6 +249,9 @@ class _FrameBuilder:
             else:
                 src = self._plan.sources[member.blob.sha256]
                 self._read_into(src, view[lo - start : hi - start], lo - TAR_BLOCK)
+                codec = self._codecs.get(member.blob.sha256)
+                if codec is not None:  # on this worker, beside the compression
+                    codec.encode(job.index, view)
         pad = max(hi, lo) - start  # padding after the data, up to the frame's end
         if pad < job.length:
             view[pad:] = bytes(job.length - pad)

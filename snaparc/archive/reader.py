@@ -31,7 +31,7 @@ import blake3
 from snaparc.archive.frames import (
     blob_chunk,
     check_digests,
-    decompress_into,
+    decompress_member_frame,
     frame_content_size,
     next_data_frame,
     read_into_of,
@@ -50,6 +50,7 @@ from snaparc.errors import (
     UnexpectedFrameError,
     UnlistedMemberError,
 )
+from snaparc.format.codec import FrameCodec, blob_codecs
 from snaparc.format.constants import SEEKTABLE_SKIPPABLE_MAGIC, TAR_BLOCK, TAR_EOF
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
@@ -124,7 +125,8 @@ def read_archive(
         progress.advance(sum(c for c, _ in head))
 
     profiles = TensorProfiles(manifest)
-    _stream_blobs(splitter, layout, sink, observed, report, workers, progress, profiles)
+    codecs = blob_codecs(manifest)
+    _stream_blobs(splitter, layout, sink, observed, report, workers, progress, profiles, codecs)
 
     # The end-of-archive frame was consumed by _stream_blobs; now the seek table.
     table_frame = splitter.next_frame()
@@ -177,6 +179,7 @@ def _stream_blobs(
     workers: int,
     progress: Progress | None,
     profiles: TensorProfiles,
+    codecs: dict[str, FrameCodec],
 ) -> None:
     members = layout.members[1:]
     # (member, index within member) for every frame after the manifest, then EOF.
@@ -206,7 +209,7 @@ def _stream_blobs(
     def submit_next() -> None:
         nonlocal next_job, failed
         index = next_job
-        member, _ = jobs[index]
+        member, j = jobs[index]
         next_job += 1
         what = "the end of the archive" if member is None else f"blob {member.name}"
         try:
@@ -221,7 +224,8 @@ def _stream_blobs(
         observed.append(SeekEntry(len(frame.data), declared))
         # Aligned so that unpack can write blobs around the page cache (directio).
         buf = free.pop() if free else directio.frame_buffer()
-        fut = dec_pool.submit(decompress_into, frame, declared, buf)
+        codec = None if member is None or member.blob is None else codecs.get(member.blob.sha256)
+        fut = dec_pool.submit(decompress_member_frame, frame, declared, buf, codec, j)
         pending.append((index, frame, buf, fut))
 
     def drain_side(limit: int) -> None:

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     width = max((len(str(f.size)) for f in m.files), default=1)
     for f in m.files:
         flag = "x" if f.executable else "-"
-        ext = " (in base)" if blobs[f.blob].external else ""
+        blob = blobs[f.blob]
+        ext = " (in base)" if blob.external else f" ({blob.codec})" if blob.codec else ""
         print(f"{flag} {f.size:>{width}}  {f.blob[:12]}  {f.path}{ext}")
     for d in m.dirs:
         print(f"d {'':>{width}}  {'':12}  {d}/")

@@ -14,7 +14,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "-o", "--output", required=True, metavar="OUT", help="archive path, or - for stdout"
     )
-    p.add_argument("--level", type=int, default=3, help="zstd level 1-19 (default 3)")
+    p.add_argument(
+        "--level", type=int, help="zstd level 1-19 (default 3; 1 with --codec bytegroup)"
+    )
+    p.add_argument(
+        "--codec",
+        default="none",
+        metavar="{none,bytegroup}",
+        help="bytegroup: store the BF16/F16/F32 tensors of a snapshot export's safetensors "
+        "files as byte planes (smaller; format 1.2, stock tar -x then gives the planes; "
+        "default level 1); none (default): as before",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument(
         "--allow-undeclared",
@@ -53,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             args.src,
             args.output,
             level=args.level,
+            codec=args.codec,
             threads=args.threads,
             allow_http=args.allow_http,
             force=args.force,

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 FORMAT_NAME = "dlmsnap"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # the newest minor this snaparc reads and writes
+FORMAT_MINOR = 2  # the newest minor this snaparc reads and writes
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
-# A writer writes 1.0 unless it uses a field of a later minor (1.1: `tensors`).
+# A writer writes 1.0 unless it uses a field of a later minor (1.1: `tensors`,
+# 1.2: a blob's `codec`), and then the lowest minor that has every field it uses.
 BASE_FORMAT_VERSION = f"{FORMAT_MAJOR}.0"
 TENSOR_INDEX_MINOR = 1
+TENSOR_INDEX_VERSION = f"{FORMAT_MAJOR}.{TENSOR_INDEX_MINOR}"
+CODEC_MINOR = 2
+CODEC_VERSION = f"{FORMAT_MAJOR}.{CODEC_MINOR}"
 
 MANIFEST_MEMBER = "dlmsnap/manifest.json"
 BLOB_MEMBER_PREFIX = "blobs/sha256/"
+# A coded blob (format 1.2) is the member `blobs/<codec>/<sha256>`: stock tar
+# never writes a file named by a sha256 its bytes do not have.
+CODED_MEMBER_ROOT = "blobs/"
+
+# Blob codecs (format 1.2): `bytegroup` stores the elements of every BF16, F16
+# and F32 tensor of a frame as byte planes (spec/FORMAT.md, "Blob codecs").
+CODEC_BYTEGROUP = "bytegroup"
+CODECS = (CODEC_BYTEGROUP,)
+BYTEGROUP_WIDTHS = {"BF16": 2, "F16": 2, "F32": 4}
 
 TAR_BLOCK = 512
 TAR_EOF = bytes(2 * TAR_BLOCK)

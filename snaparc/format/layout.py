@@ -12,13 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snaparc.format.constants import BLOB_MEMBER_PREFIX, FRAME_SIZE, MANIFEST_MEMBER, TAR_EOF
+from snaparc.format.constants import (
+    BLOB_MEMBER_PREFIX,
+    CODED_MEMBER_ROOT,
+    FRAME_SIZE,
+    MANIFEST_MEMBER,
+    TAR_EOF,
+)
 from snaparc.format.manifest import BlobEntry, Manifest
 from snaparc.format.tarheader import member_len
 
 
-def blob_member_name(sha256: str) -> str:
-    return BLOB_MEMBER_PREFIX + sha256
+def blob_member_name(sha256: str, codec: str | None = None) -> str:
+    """`blobs/sha256/<sha256>`, or `blobs/<codec>/<sha256>` for a coded blob."""
+    if codec is None:
+        return BLOB_MEMBER_PREFIX + sha256
+    return f"{CODED_MEMBER_ROOT}{codec}/{sha256}"
 
 
 def frame_sizes(length: int) -> list[int]:
@@ -72,6 +81,6 @@ def plan_layout(manifest: Manifest, manifest_size: int) -> Layout:
 
     add(MANIFEST_MEMBER, manifest_size, None)
     for blob in manifest.stored_blobs:
-        add(blob_member_name(blob.sha256), blob.size, blob)
+        add(blob_member_name(blob.sha256, blob.codec), blob.size, blob)
     sizes.append(len(TAR_EOF))
     return Layout(members, sizes)

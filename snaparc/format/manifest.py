@@ -26,12 +26,16 @@ from snaparc.errors import (
 )
 from snaparc.format.constants import (
     BASE_FORMAT_VERSION,
+    CODEC_MINOR,
+    CODEC_VERSION,
+    CODECS,
     FORMAT_MAJOR,
     FORMAT_MINOR,
     FORMAT_NAME,
     FORMAT_VERSION,
     FRAME_SIZE,
     TENSOR_INDEX_MINOR,
+    TENSOR_INDEX_VERSION,
 )
 from snaparc.format.limits import Limits
 from snaparc.format.paths import check_path, check_tree
@@ -62,11 +66,14 @@ class Digests:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BlobEntry:
     """One distinct content. `external` blobs are not stored in this archive
-    (thin archives); their bytes come from the base archive or a mirror."""
+    (thin archives); their bytes come from the base archive or a mirror. A
+    stored blob with a `codec` (format 1.2) is stored transformed
+    (`snaparc.format.codec`); its digests and size are still the content's."""
 
     digests: Digests
     size: int
     external: bool = False
+    codec: str | None = None
 
     @property
     def sha256(self) -> str:
@@ -250,7 +257,16 @@ def _manifest_from_json(obj: dict[str, Any], minor: int = 0) -> Manifest:
     blobs = []
     for i, raw in enumerate(_list(obj["blobs"], "blobs")):
         w = f"blobs.{i}"
-        _obj(raw, w, {"digests", "size"}, {"external"})
+        optional = {"external", "codec"} if minor >= CODEC_MINOR else {"external"}
+        _obj(raw, w, {"digests", "size"}, optional)
+        codec = raw.get("codec")
+        if codec is not None:
+            codec = _str(codec, f"{w}.codec")
+            if codec not in CODECS:
+                raise UnsupportedVersionError(
+                    f"manifest field {w}.codec: blob codec {codec!r} is unknown to this "
+                    f"snaparc (it knows {', '.join(CODECS)}); upgrade snaparc"
+                )
         d = _obj(raw["digests"], f"{w}.digests", {"blake3", "sha256"}, set())
         blobs.append(
             BlobEntry(
@@ -260,6 +276,7 @@ def _manifest_from_json(obj: dict[str, Any], minor: int = 0) -> Manifest:
                 ),
                 size=_size(raw["size"], f"{w}.size"),
                 external=_bool(raw.get("external", False), f"{w}.external"),
+                codec=codec,
             )
         )
     dirs = [_str(d, f"dirs.{i}") for i, d in enumerate(_list(obj.get("dirs", []), "dirs"))]
@@ -300,6 +317,7 @@ def _to_json_obj(m: Manifest) -> dict[str, Any]:
                 "digests": {"blake3": b.digests.blake3, "sha256": b.digests.sha256},
                 "size": b.size,
                 **({"external": True} if b.external else {}),
+                **({"codec": b.codec} if b.codec is not None else {}),
             }
             for b in m.blobs
         ],
@@ -468,11 +486,13 @@ def _check_tensor_index(m: Manifest) -> None:
     """The tensor index lists exactly the profiled blobs, each as a strict file
     would lay its tensors out (the blob's own header is compared when it is read)."""
     bound = profiled_blobs(m)
-    if m.format_version == FORMAT_VERSION and not m.tensors:
-        # 1.1 is written exactly for an index (a 1.2 reader keeps this known field).
+    if m.format_version == TENSOR_INDEX_VERSION and not m.tensors:
+        # 1.1 is written exactly for an index (a later reader keeps this known field).
         raise ManifestError(
-            f"manifest: format {FORMAT_VERSION} without a tensor index (a writer writes 1.0 then)"
+            f"manifest: format {TENSOR_INDEX_VERSION} without a tensor index "
+            "(a writer writes 1.0 then)"
         )
+    _check_codecs(m)
     if not m.tensors:
         return
     for blob in m.tensors:
@@ -502,6 +522,24 @@ def _check_tensor_index(m: Manifest) -> None:
             raise ManifestError(f"manifest: tensors of blob {blob} do not cover it")
 
 
+def _check_codecs(m: Manifest) -> None:
+    """A codec only on a stored blob with a tensor index; 1.2 exactly for a codec."""
+    coded = [b for b in m.blobs if b.codec is not None]
+    if m.format_version == CODEC_VERSION and not coded:
+        raise ManifestError(
+            f"manifest: format {CODEC_VERSION} without a coded blob (a writer writes 1.1 then)"
+        )
+    for b in coded:
+        if b.external:
+            raise ManifestError(
+                f"manifest: external blob {b.sha256} has a codec (only stored blobs are coded)"
+            )
+        if b.sha256 not in m.tensors:
+            raise ManifestError(
+                f"manifest: blob {b.sha256} has codec {b.codec!r} but no tensor index entry"
+            )
+
+
 def _check_base(m: Manifest) -> None:
     """`base` is present exactly when a blob is external (a thin archive)."""
     external = any(b.external for b in m.blobs)
@@ -526,11 +564,16 @@ def build_manifest(
     """A manifest in canonical order from unsorted parts (the writer's path).
 
     `base` must be given exactly when a blob is external (else ManifestError).
-    The manifest is format 1.1 when it has a tensor index, 1.0 otherwise.
+    The manifest is format 1.2 when a blob has a codec, else 1.1 when it has
+    a tensor index, else 1.0.
     """
+    if any(b.codec is not None for b in blobs):
+        version = CODEC_VERSION
+    else:
+        version = TENSOR_INDEX_VERSION if tensors else BASE_FORMAT_VERSION
     manifest = Manifest(
         format=FORMAT_NAME,
-        format_version=FORMAT_VERSION if tensors else BASE_FORMAT_VERSION,
+        format_version=version,
         created_by=created_by,
         files=sorted(files, key=lambda f: f.path),
         dirs=sorted(dirs),

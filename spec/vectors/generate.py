@@ -11,7 +11,9 @@ vectors are derived from `basic.dlmsnap` with a small independent
 assembler built from the format primitives only (`assemble`): it cuts
 members into frames exactly as FORMAT.md says, and `generate` checks that it
 reproduces every valid vector byte for byte, so the spec's byte layout is
-complete enough to write a conforming archive.
+complete enough to write a conforming archive. For the coded vector it also
+checks that an independent `bytegroup` encoder (`bytegroup_member`, written
+from FORMAT.md's "Blob codecs") gives the member bytes snaparc wrote.
 
 Checked-in vectors are test data that must keep verifying forever; do not
 regenerate them for a new snaparc version unless the format itself changed.
@@ -142,6 +144,36 @@ def tree_polyglot_safetensors(root: Path) -> None:
     _snapshot_tree(root, lora_safetensors("snapshot-safetensors") + b"PK\x03\x04polyglot")
 
 
+def coded_safetensors(seed: str) -> bytes:
+    """Strict safetensors weights for the `bytegroup` vector: a BF16, an F32 and
+    an F16 tensor (the codec's three widths) and a U8 one it leaves alone, laid
+    out in name order without alignment, so the F32 tensor starts at an odd
+    offset of the file."""
+    prefix = "base_model.model.model.layers.0.self_attn.q_proj"
+    tensors = [
+        (f"{prefix}.lora_A.weight", "BF16", [4, 8], 2),
+        (f"{prefix}.lora_B.weight", "U8", [5], 1),
+        (f"{prefix}.lora_C.weight", "F32", [8, 4], 4),
+        (f"{prefix}.lora_D.weight", "F16", [3], 2),
+    ]
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    at = 0
+    for name, dtype, shape, width in tensors:
+        size = width
+        for d in shape:
+            size *= d
+        header[name] = {"data_offsets": [at, at + size], "dtype": dtype, "shape": shape}
+        at += size
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + _det_bytes(seed, at)
+
+
+def tree_snapshot_bytegroup(root: Path) -> None:
+    """An HF snapshot export packed with `--codec bytegroup` (format 1.2)."""
+    _snapshot_tree(root, coded_safetensors("snapshot-bytegroup"))
+
+
 def _snapshot_tree(root: Path, weights: bytes) -> None:
     root.mkdir(parents=True, exist_ok=True)
     files = {
@@ -175,6 +207,7 @@ class ValidVector:
     build: Callable[[Path], None]
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
     description: str = ""
+    codec: str | None = None
 
 
 VALID: tuple[ValidVector, ...] = (
@@ -197,6 +230,14 @@ VALID: tuple[ValidVector, ...] = (
         tree_snapshot_safetensors,
         SNAPSHOT_METADATA,
         "an HF snapshot export with the snapshot metadata keys and strict safetensors weights",
+    ),
+    ValidVector(
+        "snapshot-bytegroup",
+        tree_snapshot_bytegroup,
+        SNAPSHOT_METADATA,
+        "an HF snapshot export packed with --codec bytegroup (format 1.2): BF16, F32 and F16 "
+        "tensors stored as byte planes, a U8 tensor as it is",
+        codec="bytegroup",
     ),
 )
 
@@ -268,7 +309,10 @@ def pack_vector(
     src = workdir / vector.name
     vector.build(src)
     bypass = {} if isinstance(vector, RefusedTree) else None
-    plan = plan_pack(src, threads=THREADS, metadata=dict(vector.metadata), tensors=bypass)
+    codec = vector.codec if isinstance(vector, ValidVector) else None
+    plan = plan_pack(
+        src, threads=THREADS, metadata=dict(vector.metadata), tensors=bypass, codec=codec
+    )
     if created_by is not None:
         plan = _with_created_by(plan, created_by)
     buf = io.BytesIO()
@@ -319,6 +363,46 @@ def assemble(members: list[tuple[str, bytes]], *, level: int = LEVEL) -> bytes:
         [SeekEntry(len(c), len(r)) for c, r in zip(frames, raw_frames, strict=True)]
     )
     return b"".join(frames) + table
+
+
+BYTEGROUP_WIDTHS = {"BF16": 2, "F16": 2, "F32": 4}
+
+
+def bytegroup_member(name: str, content: bytes) -> bytes:
+    """The member data `--codec bytegroup` stores for safetensors `content`,
+    written from FORMAT.md ("Blob codecs") with the header parsed here: in each
+    frame, the runs of whole elements of the BF16/F16/F32 tensors (counted from
+    each tensor's first byte), per width concatenated in file order, as byte
+    planes written back into the runs' positions."""
+    n = int.from_bytes(content[:8], "little")
+    header = json.loads(content[8 : 8 + n])
+    member = bytearray(build_header(name, len(content)) + content)
+    member += bytes(padding_len(len(content)))
+    tensors = sorted(
+        (info["data_offsets"][0], info["data_offsets"][1], BYTEGROUP_WIDTHS[info["dtype"]])
+        for key, info in header.items()
+        if key != "__metadata__" and info["dtype"] in BYTEGROUP_WIDTHS
+    )
+    for lo in range(0, len(member), FRAME_SIZE):
+        for w in sorted({w for _, _, w in tensors}):
+            runs = []
+            for begin, end, width in tensors:
+                if width != w:
+                    continue
+                b, e = TAR_BLOCK + 8 + n + begin, TAR_BLOCK + 8 + n + end  # member offsets
+                s = max(b, lo)
+                s += -(s - b) % w
+                t = min(e, lo + FRAME_SIZE)
+                t -= (t - b) % w
+                if t - s >= 2 * w:
+                    runs.append((s, t))
+            joined = b"".join(bytes(member[s:t]) for s, t in runs)
+            planes = b"".join(joined[k::w] for k in range(w))
+            at = 0
+            for s, t in runs:
+                member[s:t] = planes[at : at + t - s]
+                at += t - s
+    return bytes(member[TAR_BLOCK : TAR_BLOCK + len(content)])
 
 
 # --- corrupted variants of basic ---------------------------------------------
@@ -404,6 +488,13 @@ def base_without_external(basic: bytes) -> bytes:
     return assemble(members)
 
 
+def unknown_codec(coded: bytes) -> bytes:
+    """The bytegroup vector with its blob's codec renamed to one no reader knows."""
+    members = split_members(coded)
+    _manifest_edit(members, b'"codec":"bytegroup"', b'"codec":"bytegroup-v9"')
+    return assemble(members)
+
+
 @dataclass(frozen=True)
 class CorruptVector:
     name: str
@@ -411,6 +502,7 @@ class CorruptVector:
     exit_code: int
     error: str
     description: str
+    derived_from: str = "basic"
 
 
 CORRUPT: tuple[CorruptVector, ...] = (
@@ -477,6 +569,14 @@ CORRUPT: tuple[CorruptVector, ...] = (
         "ManifestError",
         'a "base" archive id, but no blob is external: not a thin archive',
     ),
+    CorruptVector(
+        "unknown-codec",
+        unknown_codec,
+        4,
+        "UnsupportedVersionError",
+        'snapshot-bytegroup with the codec "bytegroup-v9", which no reader knows',
+        derived_from="snapshot-bytegroup",
+    ),
 )
 
 
@@ -505,7 +605,7 @@ def _valid_entry(vector: ValidVector, archive: bytes, src: Path) -> dict[str, An
     dirs = sorted(
         d.relative_to(src).as_posix() for d in src.rglob("*") if d.is_dir() and not any(d.iterdir())
     )
-    return {
+    entry: dict[str, Any] = {
         "file": f"{vector.name}.dlmsnap",
         "sha256": _sha256(archive),
         "size": len(archive),
@@ -518,6 +618,23 @@ def _valid_entry(vector: ValidVector, archive: bytes, src: Path) -> dict[str, An
         "dirs": dirs,
         "metadata": dict(vector.metadata),
     }
+    coded = [b for b in json.loads(manifest_bytes)["blobs"] if "codec" in b]
+    if coded:
+        entry["coded_blobs"] = {b["digests"]["sha256"]: b["codec"] for b in coded}
+    return entry
+
+
+def check_coded_members(archive: bytes, src: Path) -> None:
+    """Every coded member holds what the independent encoder gives (trusted input)."""
+    manifest = json.loads(split_members(archive)[0][1])
+    paths = {f["blob"]: f["path"] for f in manifest["files"]}
+    stored = dict(split_members(archive)[1:])
+    for b in manifest["blobs"]:
+        if b.get("codec") == "bytegroup":
+            name = f"blobs/bytegroup/{b['digests']['sha256']}"
+            content = (src / paths[b["digests"]["sha256"]]).read_bytes()
+            if stored[name] != bytegroup_member(name, content) or stored[name] == content:
+                raise AssertionError(f"{name}: not the bytegroup encoding of its content")
 
 
 def generate(out: Path) -> dict[str, Any]:
@@ -532,6 +649,7 @@ def generate(out: Path) -> dict[str, Any]:
                 raise AssertionError(
                     f"{vector.name}: the assembler does not reproduce snaparc's bytes"
                 )
+            check_coded_members(archive, Path(tmp) / vector.name)
             archives[vector.name] = archive
             entries.append(_valid_entry(vector, archive, Path(tmp) / vector.name))
         for refused in REFUSED_TREES:
@@ -564,7 +682,7 @@ def generate(out: Path) -> dict[str, Any]:
         )
     basic = archives["basic"]
     for bad in CORRUPT:
-        data = bad.make(basic)
+        data = bad.make(archives[bad.derived_from])
         archives[bad.name] = data
         entries.append(
             {
@@ -572,7 +690,7 @@ def generate(out: Path) -> dict[str, Any]:
                 "sha256": _sha256(data),
                 "size": len(data),
                 "description": bad.description,
-                "derived_from": "basic.dlmsnap",
+                "derived_from": f"{bad.derived_from}.dlmsnap",
                 "verify_exit": bad.exit_code,
                 "error": bad.error,
                 "archive_id": None,

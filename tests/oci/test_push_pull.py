@@ -234,3 +234,43 @@ def test_chunked_upload_resumes_after_a_lost_answer(
     out = tmp_path / "chunked.dlmsnap"
     snaparc.pull(f"{repo}:chunked", out)
     assert out.read_bytes() == archive_v1.read_bytes()
+
+
+def test_a_coded_archive_travels_as_content_and_comes_back_byte_identical(
+    repo: str, tmp_path: Path
+) -> None:
+    """`--codec bytegroup`: the registry holds the weights as they are (the layer
+    digest is the file's sha256), and a pull codes them again, byte for byte."""
+    import hashlib
+    import random
+
+    from snaparc.archive.pack import plan_pack, write_archive
+
+    rng = random.Random(3)
+    n = (9 * 1024 * 1024 + 77) // 2  # a BF16 tensor straddling a frame boundary
+    header = json.dumps(
+        {
+            "__metadata__": {"format": "pt"},
+            "base_model.model.q_proj.lora_A.weight": {
+                "dtype": "BF16",
+                "shape": [n],
+                "data_offsets": [0, 2 * n],
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
+    header += b" " * (-len(header) % 8)
+    weights = len(header).to_bytes(8, "little") + header + rng.randbytes(2 * n)
+    src = write_tree(tmp_path / "src", {"adapter/adapter_model.safetensors": weights})
+    plan = plan_pack(src, threads=2, metadata={"export_target": "hf_snapshot"}, codec="bytegroup")
+    assert [b.codec for b in plan.manifest.blobs] == ["bytegroup"]
+    archive = tmp_path / "coded.dlmsnap"
+    with open(archive, "xb") as f:
+        write_archive(plan, f, level=3, threads=2)
+
+    snaparc.push(archive, f"{repo}:coded")
+    digests = [layer["digest"] for layer in _manifest(f"{repo}:coded")["layers"]]
+    assert f"sha256:{hashlib.sha256(weights).hexdigest()}" in digests
+    out = tmp_path / "pulled.dlmsnap"
+    snaparc.pull(f"{repo}:coded", out)
+    assert out.read_bytes() == archive.read_bytes()

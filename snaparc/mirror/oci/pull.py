@@ -33,6 +33,7 @@ from typing import BinaryIO, cast
 
 from snaparc.archive.input import ArchiveInput
 from snaparc.errors import DigestMismatchError, IdentityMismatchError, IntegrityError
+from snaparc.format.codec import blob_codec
 from snaparc.format.constants import MANIFEST_MEMBER
 from snaparc.format.layout import blob_member_name
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
@@ -195,7 +196,13 @@ class OCIArchiveStream(io.RawIOBase):
         )
         for i, blob in enumerate(m.stored_blobs, start=1):
             data = _layer_chunks(self.client, blob.sha256, blob.size)
-            for j, raw in enumerate(member_frames(blob_member_name(blob.sha256), blob.size, data)):
+            codec = blob_codec(m, blob)  # the registry holds content: code it as pack did
+            name = blob_member_name(blob.sha256, blob.codec)
+            for j, raw in enumerate(member_frames(name, blob.size, data)):
+                if codec is not None:
+                    coded = bytearray(raw)
+                    codec.encode(j, memoryview(coded))
+                    raw = bytes(coded)
                 yield i, j, raw
 
     def _generate(self) -> Generator[bytes, None, None]:

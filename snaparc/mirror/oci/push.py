@@ -30,6 +30,7 @@ import zstandard
 
 from snaparc.archive.input import ArchiveInput
 from snaparc.errors import IOFailure, UsageError
+from snaparc.format.codec import FrameCodec, blob_codec
 from snaparc.format.constants import FRAME_SIZE
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
 from snaparc.mirror.oci.client import (
@@ -148,11 +149,22 @@ def _all_reproduce(
 
 
 def _blob_chunks(
-    f: BinaryIO, ranges: list[tuple[int, int]], size: int, sha: str
+    f: BinaryIO, ranges: list[tuple[int, int]], size: int, sha: str, codec: FrameCodec | None
 ) -> Iterator[bytes]:
-    """A stored blob's bytes, decompressed from its frames; checked at the end."""
+    """A stored blob's bytes (its content: a coded member is decoded, so the
+    registry holds the file as it is), decompressed from its frames; checked
+    at the end."""
     h = hashlib.sha256()
-    raw = (_decompress(_pread(f, s, e)) for s, e in ranges)
+
+    def frame(j: int, start: int, end: int) -> bytes:
+        raw = _decompress(_pread(f, start, end))
+        if codec is None:
+            return raw
+        out = bytearray(raw)
+        codec.decode(j, memoryview(out))
+        return bytes(out)
+
+    raw = (frame(j, s, e) for j, (s, e) in enumerate(ranges))
     for piece in member_data(raw, size):
         h.update(piece)
         yield piece
@@ -261,11 +273,12 @@ def push_oci(
             continue
         blob_ranges = ranges[m.first_frame : m.first_frame + m.num_frames]
         sha, size = m.blob.sha256, m.blob.size
+        codec = blob_codec(manifest, m.blob)
         uploads.append(
             (
                 f"sha256:{sha}",
                 size,
-                lambda r=blob_ranges, s=size, h=sha: _blob_chunks(f, r, s, h),  # type: ignore[misc]
+                lambda r=blob_ranges, s=size, h=sha, c=codec: _blob_chunks(f, r, s, h, c),  # type: ignore[misc]
             )
         )
     for layer in artifact.layers[-2:]:
