@@ -134,24 +134,37 @@ def main(argv: list[str] | None = None) -> int:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         import boto3  # type: ignore[import-untyped]
 
-        boto3.client(
+        s3 = boto3.client(
             "s3",
             endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-        ).create_bucket(Bucket="bench")
+        )
+        s3.create_bucket(Bucket="bench")
+
+        def wipe(prefix: str) -> None:
+            """Delete what a timed push left: moto keeps every object in memory,
+            and a 4 GiB archive pushed once per run would crowd the page cache out."""
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=prefix)
+            for page in pages:
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket="bench", Delete={"Objects": keys})
+
         mirror = work / "mirror"
         jobs = ["--jobs", str(args.jobs)]
         rows: list[tuple[str, list[tuple[float, int]]]] = []
 
-        def bench(name: str, make: list[str], before: object = None) -> None:
+        def bench(name: str, make: list[str], before: object = None, after: object = None) -> None:
             results = []
             for run in range(args.runs):
                 if callable(before):
                     before()
                 argv = [a.replace("{run}", str(run)) for a in make]
                 results.append(_timed(argv, env))
+                if callable(after):
+                    after(run)
             rows.append((name, results))
 
         def clean(*paths: Path) -> object:
@@ -169,13 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         bench("snaparc verify A (local file)", [*SNAPARC, "verify", str(archive)])
         # every push run goes to a new prefix: a real first push each time
         bench("snaparc push A s3 (first push)", [*SNAPARC, "push", str(archive), "s3://bench/p{run}",
-              "--ref", "r", *jobs])  # fmt: skip
+              "--ref", "r", *jobs], after=lambda run: wipe(f"p{run}/"))  # fmt: skip
         subprocess.run([*SNAPARC, "push", str(archive), s3url, "--ref", "r", "--quiet"], env=env,
                        check=True)  # fmt: skip
         bench("snaparc push A DIR", [*SNAPARC, "push", str(archive), str(mirror), "--ref", "r",
               *jobs], clean(mirror))  # fmt: skip
         bench("plain concurrent upload (boto3, no checks)", [sys.executable, "-c", _UPLOAD,
-              endpoint, "bench", str(mirror), str(args.jobs)])  # fmt: skip
+              endpoint, "bench", str(mirror), str(args.jobs)],
+              after=lambda run: wipe("plain/"))  # fmt: skip
         bench("snaparc pull s3:REF -o A", [*SNAPARC, "pull", f"{s3url}:r", "-o", str(out),
               *jobs], clean(out))  # fmt: skip
         bench("snaparc verify s3:REF", [*SNAPARC, "verify", f"{s3url}:r"])
