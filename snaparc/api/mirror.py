@@ -234,6 +234,7 @@ def pull(
                 threads=threads,
                 limits=limits,
                 force=force,
+                resume=bool(resume),
                 progress=_meter(progress, None),
             )
         )
