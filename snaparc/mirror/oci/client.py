@@ -721,17 +721,35 @@ class RegistryClient:
         )
         return data, (headers.get("Content-Type") or "").split(";")[0].strip()
 
+    def get_manifest_as(self, reference: str, limit: int, accept: str) -> bytes:
+        """The bytes of a manifest or index, asked for as `accept`."""
+        path = self._repo(f"manifests/{reference}")
+        return self._small(path, limit, f"manifest {reference}", {"Accept": accept})[0]
+
+    def get_referrers(self, digest: str, limit: int) -> bytes:
+        """The referrers API's image index for `digest` (`RegistryNotFoundError`
+        from a registry without it)."""
+        path = self._repo(f"referrers/{digest}")
+        accept = {"Accept": "application/vnd.oci.image.index.v1+json"}
+        return self._small(path, limit, f"the referrers of {digest}", accept)[0]
+
     def put_manifest(self, reference: str, data: bytes) -> str | None:
+        return self.put_manifest_with_headers(reference, data, OCI_MANIFEST)[0]
+
+    def put_manifest_with_headers(
+        self, reference: str, data: bytes, content_type: str
+    ) -> tuple[str | None, Message]:
+        """PUT a manifest (or an index); its digest and the response's headers."""
         resp = self.request(
             "PUT",
             self._repo(f"manifests/{reference}"),
-            headers={"Content-Type": OCI_MANIFEST},
+            headers={"Content-Type": content_type},
             body=data,
             ok=(201,),
             what=f"manifest {reference}",
         )
         try:
-            return resp.header("Docker-Content-Digest")
+            return resp.header("Docker-Content-Digest"), resp.headers
         finally:
             resp.close()
 

@@ -83,6 +83,7 @@ class CheckedArtifact:
     manifest: Manifest
     manifest_bytes: bytes
     record: OCIRecord
+    oci_manifest: bytes = b""  # the OCI manifest's bytes (its digest: manifest_digest)
 
     @property
     def archive_id(self) -> str:
@@ -142,7 +143,7 @@ def check_artifact(
             f"{target}: the OCI manifest is not the one archive {layers.archive_id} implies: "
             f"{explain_difference(expected, data)}; refusing it"
         )
-    return CheckedArtifact(target, digest, manifest, manifest_bytes, record)
+    return CheckedArtifact(target, digest, manifest, manifest_bytes, record, data)
 
 
 def _layer_chunks(
