@@ -3,7 +3,8 @@
 Order (spec/OCI.md, "Push"):
 
 1. verify the whole archive with the verified reader; a bad archive is never
-   pushed; a thin archive is refused (it has no standalone file form);
+   pushed (a thin archive is pushed with the blobs it stores: its base's
+   blobs stay in its base, and a reader needs `--base` as for the file);
 2. find the zstd level that reproduces every frame of the archive from its
    decompressed bytes (the record promises a pull can rebuild the file byte
    for byte; an archive this zstd cannot reproduce is refused, exit 2);
@@ -223,12 +224,7 @@ def push_oci(
     client.ping()  # fail fast (no registry, no permission) before the long verification
     f = archive.stream
     index = verified_index(archive, threads=threads, limits=limits)
-    manifest = index.manifest
-    if manifest.base is not None:
-        raise UsageError(
-            f"{archive.name} is a thin archive (packed with --base): an OCI artifact holds "
-            "every file; unpack it with --base and pack the tree again to push it"
-        )
+    manifest = index.manifest  # a thin archive's external blobs have no layer
     offsets = index.frame_offsets
     ranges = [(offsets[i], offsets[i + 1]) for i in range(len(offsets) - 1)]
     data_frames = ranges[:-1]  # the end-of-archive frame is kept in the record
