@@ -29,11 +29,13 @@ from snaparc.mirror.oci.signatures import (
     referrers_tag,
 )
 from snaparc.mirror.oci.url import parse_oci_target
+from tests.mirror import conftest as mirror_conftest
 from tests.mirror.test_mirror_oms import _archive, _keys, _ms_verify
 
 from .conftest import Registry
 
 pytest.importorskip("model_signing")
+hf_snapshot_archive = mirror_conftest.hf_snapshot_archive  # the fixture
 
 
 def _index(registry: Registry, repo: str, digest: str) -> dict[str, object]:
@@ -151,3 +153,53 @@ def test_push_refuses_a_bundle_of_another_archive_before_uploading(
     assert main(["push", str(b), f"{repo}:v1", "-q"]) == 11
     assert "travelling with the archive" in capsys.readouterr().err
     assert main(["pull", f"{repo}:v1", "-o", str(tmp_path / "o.dlmsnap"), "-q"]) == 10
+
+
+def test_materialize_from_oci_writes_the_bundle_beside_its_tree(
+    repo: str, tmp_path: Path, hf_snapshot_archive: Path
+) -> None:
+    sec, _ = _keys(tmp_path)
+    archive = hf_snapshot_archive
+    bundle = api.sign(archive, sec, oms=True).signature
+    api.push(archive, f"{repo}:v1")
+    done = api.materialize(f"{repo}:v1", tmp_path / "tree")
+    assert done.oms_signature == tmp_path / "tree.oms.json"
+    assert done.oms_signature.read_bytes() == bundle.read_bytes()
+    # the hub-cache form carries the hub snapshot's bundle (sign writes both
+    # for an HF snapshot archive); its resume file beside the repos is gone after
+    hub = archive.with_name(archive.name + ".hub.oms.json")
+    cached = api.materialize_cache(f"{repo}:v1", repo_id="org/adapter", cache_dir=tmp_path / "hub")
+    assert cached.oms_signature is not None
+    assert cached.oms_signature.read_bytes() == hub.read_bytes()
+    assert not [p for p in (tmp_path / "hub").iterdir() if ".snaparc-" in p.name]
+
+
+def test_a_referrer_of_another_artifact_or_too_large_is_refused(
+    repo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sec, _ = _keys(tmp_path)
+    a = _archive(tmp_path, b"a")
+    bundle = api.sign(a, sec, oms=True).signature.read_bytes()
+    pushed = api.push(a, f"{repo}:v1")
+    digest = pushed.report.manifest_digest
+    client = RegistryClient(parse_oci_target(f"{repo}:v1"))
+    data, _ = client.get_manifest(digest, 1 << 22)
+    from snaparc.mirror.oci import signatures as sigs
+
+    # a signature manifest whose subject is another manifest, listed under this one
+    other = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "0" * 64, "size": len(data)}
+    forged = sigs.signature_manifest(other, pushed.report.archive_id, "oms.json", bundle, "9")
+    _, _ = client.put_manifest_with_headers(sigs.sha256_digest(forged), forged, OCI_MANIFEST)
+    entry = {
+        "mediaType": OCI_MANIFEST,
+        "digest": sigs.sha256_digest(forged),
+        "size": len(forged),
+        "artifactType": SIGNATURE_TYPE,
+        "annotations": {sigs.KIND_ANNOTATION: "oms.json", sigs.CREATED: "9"},
+    }
+    index = sigs.canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]})
+    client.put_manifest_with_headers(referrers_tag(digest), index, OCI_INDEX)
+    out = tmp_path / "out.dlmsnap"
+    assert main(["pull", f"{repo}:v1", "-o", str(out), "-q"]) == 11
+    assert "is not attached to" in capsys.readouterr().err
+    assert not out.exists()
