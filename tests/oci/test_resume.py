@@ -221,3 +221,44 @@ def test_a_damaged_resume_file_is_reused_only_as_far_as_its_members_match(
     assert out.read_bytes() == archive.read_bytes()
     assert _temps(out.parent, out.name) == []
     assert 3 * LAYER <= done.report.bytes_skipped <= 4 * LAYER
+
+
+BIG_LAYER = 48 * MIB  # six frames
+
+
+@pytest.fixture
+def big_pushed(repo: str, tmp_path: Path) -> tuple[str, Path]:
+    rng = random.Random(6)
+    files = {f"w/{i}.bin": rng.randbytes(BIG_LAYER) for i in range(2)}
+    archive = pack(write_tree(tmp_path / "big-src", files), tmp_path / "big.dlmsnap")
+    api.push(archive, f"{repo}:big")
+    return repo.split("/", 3)[3] + ":big", archive
+
+
+def test_a_large_layer_cut_by_the_kill_is_fetched_from_its_last_whole_frame(
+    big_pushed: tuple[str, Path], proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The frames of the layer being read when the pull was killed are kept:
+    the rest of the layer is fetched with a Range request, not the layer again."""
+    rest, archive = big_pushed
+    url = f"oci://127.0.0.1:{proxy.port}/{rest}"
+    proxy.reset(_drip)
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "a.dlmsnap"
+    argv = _snaparc("pull", url, "-o", str(out), "--jobs", "1")
+    written = _kill_when(argv, out.parent, out.name, BIG_LAYER + 16 * MIB)
+    first = _fetched(proxy)
+    assert written < 2 * BIG_LAYER
+    proxy.reset()
+    done = api.pull(url, out, jobs=1)
+    assert out.read_bytes() == archive.read_bytes()
+    assert _temps(out.parent, out.name) == []
+    second = _fetched(proxy)
+    layers = 2 * BIG_LAYER
+    # in flight with one job: the frame being compressed, the one being read,
+    # the reader's buffer, the writer's block; never the whole second layer
+    in_flight = 2 * 8 * MIB + AppendFile.BLOCK + 2 * MIB + SMALL
+    assert done.report.bytes_skipped > BIG_LAYER
+    assert second <= layers - done.report.bytes_skipped + SMALL
+    assert first + second - layers <= in_flight < BIG_LAYER
+    assert any(r.range for r in proxy.matching("/blobs/"))  # the rest, by Range

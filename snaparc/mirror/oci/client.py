@@ -472,8 +472,11 @@ class RegistryClient:
     def get_small_blob(self, digest: str, limit: int) -> bytes:
         return self._small(self._repo(f"blobs/{digest}"), limit, f"blob {digest}", {})[0]
 
-    def read_blob(self, digest: str, size: int, chunk: int = 1 << 20) -> Iterator[bytes]:
-        """The first `size` bytes of blob `digest`, in reads of at most `chunk`.
+    def read_blob(
+        self, digest: str, size: int, chunk: int = 1 << 20, *, start: int = 0
+    ) -> Iterator[bytes]:
+        """The first `size` bytes of blob `digest` from byte `start` (a `Range`
+        request when it is not 0), in reads of at most `chunk`.
 
         A response that breaks off (connection cut, idle timeout, an early
         end) is followed by a `Range: bytes=N-` request for the rest; the
@@ -483,7 +486,9 @@ class RegistryClient:
         read and dropped. `BlobLengthError` if a 200's `Content-Length` is not
         `size`; the caller checks the content.
         """
-        offset = failures = 0
+        if start and start >= size:  # nothing left to read (a size-0 blob is still asked for)
+            return
+        offset, failures = start, 0
         path, what = self._repo(f"blobs/{digest}"), f"blob {digest}"
         while True:
             headers = {"Range": f"bytes={offset}-"} if offset else {}

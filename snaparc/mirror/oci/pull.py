@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import itertools
 import os
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
@@ -57,7 +58,7 @@ from snaparc.mirror.oci.layout import (
     find_snaparc_layers,
     sha256_digest,
 )
-from snaparc.mirror.oci.resume import OCIResumable, cached_data, cached_members, member_offsets
+from snaparc.mirror.oci.resume import OCIResumable, Prefix, cached_data, cached_prefix
 from snaparc.mirror.oci.url import OCITarget
 from snaparc.mirror.pull import PullReport
 from snaparc.mirror.resume import Kept, ResumeAt, open_resume_file
@@ -198,17 +199,17 @@ class OCIArchiveStream(io.RawIOBase):
         self.art = art
         self._cache = cache
         self._keep = keep
-        self._offsets = member_offsets(art)
-        self._cached = 0 if cache is None else cached_members(cache, art)
-        prefix = self._offsets[self._cached]
+        self._prefix = Prefix() if cache is None else cached_prefix(cache, art)
+        self._cached = self._prefix.members
         if keep is not None and cache is not None:
             try:
-                os.ftruncate(cache, prefix)
+                os.ftruncate(cache, self._prefix.size)
             except OSError:
                 keep.close()
         # the layer bytes not fetched: the data of the blobs taken from the file
         # (member 0, the archive manifest, is fetched anyway: it is checked first)
-        self.skipped = sum(b.size for b in art.manifest.stored_blobs[: max(0, self._cached - 1)])
+        whole = art.manifest.stored_blobs[: max(0, self._cached - 1)]
+        self.skipped = sum(b.size for b in whole) + self._prefix.data
         self._jobs = max(1, jobs)
         self._pool = ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="snaparc-oci")
         self._chunks = self._generate()
@@ -228,9 +229,17 @@ class OCIArchiveStream(io.RawIOBase):
             )
         )
         for i, blob in enumerate(m.stored_blobs, start=1):
-            source = None
+            source: Iterable[bytes] | None = None
             if self._cache is not None and i < self._cached:
                 source = cached_data(self._cache, self.art, i)
+            elif self._cache is not None and i == self._cached and self._prefix.frames:
+                # the frames a killed run left of this layer, then the rest of it
+                source = itertools.chain(
+                    cached_data(self._cache, self.art, i, self._prefix.frames),
+                    self.client.read_blob(
+                        f"sha256:{blob.sha256}", blob.size, READ_CHUNK, start=self._prefix.data
+                    ),
+                )
             data = _layer_chunks(self.client, blob.sha256, blob.size, source)
             for j, raw in enumerate(member_frames(blob_member_name(blob.sha256), blob.size, data)):
                 yield i, j, raw
@@ -241,7 +250,7 @@ class OCIArchiveStream(io.RawIOBase):
         h = hashlib.sha256()
         count = 0
         pending: deque[tuple[int, int, Future[bytes]]] = deque()
-        kept_from = self._offsets[self._cached]
+        kept_from = self._prefix.size
 
         def take() -> bytes:
             i, j, fut = pending.popleft()

@@ -7,16 +7,20 @@ compressed frame, so a member of the file is checked through what the
 registry's digests cover: its frames, at the record's sizes, must decompress
 (zstd checks each frame's content checksum) to a member whose data has the
 blob's sha256 (the manifest member: the archive manifest's bytes). The
-longest prefix of whole members that pass (`cached_members`) is read from
-the file instead of fetched: the data of each is taken out of its frames
-and goes through every check a fetched layer does (its sha256, the frames
-rebuilt from it and their sizes, the whole file's sha256, the archive
-reader). A member is reused whole or not at all.
+longest prefix of whole members that pass is read from the file instead of
+fetched, and so are the leading frames of the member after them that
+decompress (the file was written for this archive: its first member is this
+archive's manifest, and a frame's bytes are a function of the archive); the
+rest of that member's layer is fetched from the byte those frames end at
+(`Range`). The data taken out of the file goes through every check a
+fetched layer does (the layer's sha256, the frames rebuilt from it and
+their sizes, the whole file's sha256, the archive reader).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,13 +28,20 @@ from typing import TYPE_CHECKING
 
 import zstandard
 
-from snaparc.format.constants import FRAME_SIZE
+from snaparc.format.constants import FRAME_SIZE, TAR_BLOCK
 from snaparc.mirror.oci.frames import member_data
 
 if TYPE_CHECKING:
     from snaparc.mirror.oci.pull import CheckedArtifact
 
-__all__ = ["OCIResumable", "cached_data", "cached_members", "member_offsets"]
+__all__ = [
+    "OCIResumable",
+    "Prefix",
+    "cached_data",
+    "cached_members",
+    "cached_prefix",
+    "member_offsets",
+]
 
 
 def member_offsets(art: CheckedArtifact) -> list[int]:
@@ -67,12 +78,18 @@ def _frames(fd: int, art: CheckedArtifact, i: int, offsets: list[int]) -> Iterat
             raise ValueError("bad frame") from None
 
 
-def cached_data(fd: int, art: CheckedArtifact, i: int) -> Iterator[bytes]:
-    """Member `i`'s data taken out of the frames the file `fd` holds (the
-    caller checks its sha256, as for a fetched layer)."""
+def cached_data(
+    fd: int, art: CheckedArtifact, i: int, frames: int | None = None
+) -> Iterator[bytes]:
+    """Member `i`'s data taken out of the frames the file `fd` holds (with
+    `frames`: of its first so many only); the caller checks its sha256, as
+    for a fetched layer."""
     size = _sizes(art)[i][0]
+    raw = _frames(fd, art, i, member_offsets(art))
+    if frames is not None:
+        raw = itertools.islice(raw, frames)
     try:
-        yield from member_data(_frames(fd, art, i, member_offsets(art)), size)
+        yield from member_data(raw, size)
     except ValueError:
         from snaparc.errors import IntegrityError
 
@@ -104,6 +121,47 @@ def cached_members(fd: int, art: CheckedArtifact, *, members: int | None = None)
         if got != size or digest.hexdigest() != sha:
             return i
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    """What a resume file holds: `members` whole members, then the first
+    `frames` frames of the next one, whose data is its first `data` bytes;
+    `size`: the bytes of the file they take."""
+
+    members: int = 0
+    frames: int = 0
+    data: int = 0
+    size: int = 0
+
+
+def cached_prefix(fd: int, art: CheckedArtifact) -> Prefix:
+    """The whole members `cached_members` finds, and the leading frames of
+    the next stored blob that decompress (after the manifest member only)."""
+    members = cached_members(fd, art)
+    offsets = member_offsets(art)
+    sizes = _sizes(art)
+    if members == 0 or members == len(sizes):
+        return Prefix(members, 0, 0, offsets[members])
+    frames = 0
+    at = offsets[members]
+    sizes_of = art.record.frames[members]
+    # the member's last frame is never taken alone: its data ends the layer,
+    # whose sha256 is checked then (a whole member covers that case)
+    try:
+        for raw in itertools.islice(_frames(fd, art, members, offsets), len(sizes_of) - 1):
+            if len(raw) != FRAME_SIZE:
+                break
+            at += sizes_of[frames]
+            frames += 1
+    except (ValueError, OSError):
+        pass
+    return Prefix(members, frames, _data_in(frames, sizes[members][0]), at)
+
+
+def _data_in(frames: int, size: int) -> int:
+    """The data bytes of a member of `size` in its first `frames` frames."""
+    return max(0, min(size, frames * FRAME_SIZE - TAR_BLOCK))
 
 
 @dataclass(frozen=True, slots=True)
