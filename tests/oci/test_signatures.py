@@ -203,3 +203,13 @@ def test_a_referrer_of_another_artifact_or_too_large_is_refused(
     assert main(["pull", f"{repo}:v1", "-o", str(out), "-q"]) == 11
     assert "is not attached to" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_mirror_ls_leaves_the_referrers_tag_out(repo: str, tmp_path: Path) -> None:
+    sec, _ = _keys(tmp_path)
+    archive = _archive(tmp_path, b"a")
+    api.sign(archive, sec, oms=True)
+    pushed = api.push(archive, f"{repo}:v1")
+    listed = api.mirror_ls(repo)
+    assert [t.tag for t in listed.listing.tags] == ["v1"]  # type: ignore[union-attr]
+    assert listed.listing.refs == {"v1": pushed.report.archive_id}  # type: ignore[union-attr]
