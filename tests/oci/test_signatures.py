@@ -20,6 +20,7 @@ import pytest
 
 import snaparc.api as api
 from snaparc.cli import main
+from snaparc.errors import SignatureError
 from snaparc.mirror.oci.client import RegistryClient
 from snaparc.mirror.oci.layout import OCI_MANIFEST
 from snaparc.mirror.oci.signatures import (
@@ -213,3 +214,77 @@ def test_mirror_ls_leaves_the_referrers_tag_out(repo: str, tmp_path: Path) -> No
     listed = api.mirror_ls(repo)
     assert [t.tag for t in listed.listing.tags] == ["v1"]  # type: ignore[union-attr]
     assert listed.listing.refs == {"v1": pushed.report.archive_id}  # type: ignore[union-attr]
+
+
+class _ReferrersRegistry:
+    """A registry with the referrers API (distribution spec 1.1), in memory:
+    the PUT of a manifest with a subject answers `OCI-Subject`, and
+    `referrers/<digest>` lists it. Just what `signatures` uses."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[str, bytes] = {}
+        self.tags_put: list[str] = []
+
+    def describe(self, what: str = "") -> str:
+        return f"fake{what}"
+
+    def head_blob(self, digest: str) -> int | None:
+        return len(self.blobs[digest]) if digest in self.blobs else None
+
+    def upload_small_blob(self, digest: str, data: bytes) -> None:
+        self.blobs[digest] = data
+
+    def get_small_blob(self, digest: str, limit: int) -> bytes:
+        return self.blobs[digest]
+
+    def put_manifest_with_headers(
+        self, reference: str, data: bytes, content_type: str
+    ) -> tuple[str | None, dict[str, str]]:
+        from snaparc.mirror.oci.layout import sha256_digest
+
+        self.manifests[reference] = data
+        if not reference.startswith("sha256:"):
+            self.tags_put.append(reference)
+        subject = json.loads(data).get("subject")
+        return sha256_digest(data), ({"OCI-Subject": subject["digest"]} if subject else {})
+
+    def get_manifest(self, reference: str, limit: int) -> tuple[bytes, str]:
+        return self.manifests[reference], OCI_MANIFEST
+
+    def get_referrers(self, digest: str, limit: int) -> bytes:
+        from snaparc.mirror.oci.layout import canonical_json, sha256_digest
+
+        entries = []
+        for ref, data in self.manifests.items():
+            obj = json.loads(data)
+            if ref.startswith("sha256:") and (obj.get("subject") or {}).get("digest") == digest:
+                entries.append(
+                    {
+                        "mediaType": OCI_MANIFEST,
+                        "digest": sha256_digest(data),
+                        "size": len(data),
+                        "artifactType": obj.get("artifactType"),
+                        "annotations": obj.get("annotations"),
+                    }
+                )
+        return canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+
+
+def test_a_registry_with_the_referrers_api_lists_them_itself_and_the_latest_travels() -> None:
+    from typing import cast
+
+    from snaparc.mirror.oci.signatures import fetch_signatures
+
+    fake = _ReferrersRegistry()
+    client = cast(RegistryClient, fake)
+    subject = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "a" * 64, "size": 1234}
+    push_signatures(client, subject, "b" * 64, {"oms.json": b"first"})
+    push_signatures(client, subject, "b" * 64, {"oms.json": b"second", "hub.oms.json": b"hub"})
+    assert fake.tags_put == []  # no referrers tag: the registry keeps the list
+    found = fetch_signatures(client, subject["digest"], 1234)  # type: ignore[arg-type]
+    assert {k: v[1] for k, v in found.items()} == {"oms.json": b"second", "hub.oms.json": b"hub"}
+    # attached to another manifest (or another size): nothing of ours
+    assert fetch_signatures(client, "sha256:" + "c" * 64, 1234) == {}
+    with pytest.raises(SignatureError, match="not attached"):
+        fetch_signatures(client, subject["digest"], 999)  # type: ignore[arg-type]
