@@ -67,7 +67,7 @@ class Reading:
     once, with a progress meter sized to it (showing, for a mirror, the bytes
     fetched, skipped and retried); `open_base` is how a thin archive's base
     is opened, only if blobs are needed from it. `resume_in` makes a mirror
-    read resumable (spec/MIRROR.md, section 12).
+    or OCI read resumable (spec/MIRROR.md, section 12; spec/OCI.md, section 5).
     """
 
     source: Source
@@ -101,8 +101,9 @@ class Reading:
     def resume_in(self, directory: Path, *, resume: bool = True) -> Reading:
         """Keep a mirror source's parts in `directory` (beside the output), where
         a killed run of the same archive left its own (taken over unless not
-        `resume`: `--no-resume`). Nothing changes for other sources."""
-        if self.source.kind != "mirror":
+        `resume`: `--no-resume`); the same for an `oci://` source. Nothing
+        changes for other sources."""
+        if self.source.kind not in ("mirror", "oci"):
             return self
         return replace(self, resume=ResumeAt.keyed(directory, adopt=bool(resume)))
 

@@ -131,7 +131,7 @@ def materialize_cache(
     repo_id = check_repo_id(repo_id)
     cache = None if cache_dir is None else check_path(cache_dir, option="--hf-cache")
     travelling = travelling_bundle(r, hub=True)
-    if r.source.kind == "mirror":
+    if r.source.kind in ("mirror", "oci"):
         r = r.resume_in(_cache_root(cache), resume=resume)
     result, transfer = r.publish_with(
         materialize_hf_cache,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,13 @@ from snaparc.api.args import (
     check_ref,
     check_threads,
 )
-from snaparc.api.oms import TravellingBundle, local_bundles, mirror_bundles, publish_bundle
+from snaparc.api.oms import (
+    TravellingBundle,
+    local_bundles,
+    mirror_bundles,
+    oci_bundles,
+    publish_bundle,
+)
 from snaparc.api.results import (
     MirrorChecked,
     MirrorCollected,
@@ -165,6 +172,14 @@ def _push_oci(
     limits = check_limits(limits)
     chunk_size = chunk_size_from_env()
     assert source.path is not None
+    bundles = local_bundles(source.path, limits)
+    if bundles:  # a bundle that does not fit the archive is never pushed
+        from snaparc.archive.listing import read_listing
+
+        with open_source(source) as opened:
+            manifest = read_listing(opened, limits=limits).manifest
+        for bundle in bundles:
+            bundle.check(manifest)
     with open_source(source) as opened:
         meter = _meter(progress, opened.size)
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None
@@ -179,8 +194,9 @@ def _push_oci(
             mount_from=mount_from,
             chunk_size=chunk_size,
             sessions=UploadSessions(source.path, target.netloc, target.repository),
+            signatures={b.kind: b.data for b in bundles},
         )
-    return Pushed(report, target.repository_url)
+    return Pushed(report, target.repository_url, tuple(b.kind for b in bundles))
 
 
 def _sent(meter: Progress, stats: TransferStats) -> str:
@@ -223,20 +239,27 @@ def pull(
         threads = check_threads(threads)
         limits = check_limits(limits)
         allow_http = check_flag(allow_http, "--allow-http")
-        from snaparc.mirror.oci.pull import pull_oci
+        from snaparc.mirror.oci.pull import check_artifact, pull_oci
 
-        return Pulled(
-            pull_oci(
-                oci,
-                out,
-                client=registry_client(oci, allow_http, s3.transfer if s3 else None),
-                jobs=jobs,
-                threads=threads,
-                limits=limits,
-                force=force,
-                progress=_meter(progress, None),
-            )
+        client = registry_client(oci, allow_http, s3.transfer if s3 else None)
+        art = check_artifact(client, oci, limits=limits)
+        bundles = oci_bundles(client, art, limits)
+        outs = _bundle_outputs(bundles, out, force=force)
+        for bundle in bundles:
+            bundle.check(art.manifest)
+        at_digest = replace(oci, tag=None, digest=art.manifest_digest)  # the bundles' artifact
+        report = pull_oci(
+            at_digest,
+            out,
+            client=client,
+            jobs=jobs,
+            threads=threads,
+            limits=limits,
+            force=force,
+            resume=bool(resume),
+            progress=_meter(progress, None),
         )
+        return Pulled(report, tuple(publish_bundle(b, outs[b.kind]) for b in bundles))
     where = mirror_target(target, option="URL:REF|URL@ID")
     out = check_path(output, option="-o/--output")
     jobs = check_jobs(jobs)

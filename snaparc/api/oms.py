@@ -1,8 +1,10 @@
 """OMS bundles travelling with an archive: found, checked, carried along.
 
 A bundle travels beside a local archive (`ARCHIVE.oms.json`, and for an HF
-snapshot `ARCHIVE.hub.oms.json`, see `snaparc.airgap.oms`) or in a mirror
-(`signatures/<ID>/oms.json`, `signatures/<ID>/hub.oms.json`, spec/MIRROR.md).
+snapshot `ARCHIVE.hub.oms.json`, see `snaparc.airgap.oms`), in a mirror
+(`signatures/<ID>/oms.json`, `signatures/<ID>/hub.oms.json`, spec/MIRROR.md)
+or in an OCI registry, as a referrer of the artifact (spec/OCI.md, section 4,
+"Signatures"; `snaparc.mirror.oci.signatures`).
 Whoever moves an archive (materialize, push, pull) carries its bundles and
 first checks, without a key, that each lists the files and digests of the
 tree it is for: one that does not is refused (exit 11) before anything is
@@ -25,6 +27,8 @@ from snaparc.mirror.url import MirrorTarget, S3Settings
 if TYPE_CHECKING:
     from snaparc.airgap.oms.statement import Statement
     from snaparc.api.archive import Reading
+    from snaparc.mirror.oci.client import RegistryClient
+    from snaparc.mirror.oci.layout import CheckedArtifact
     from snaparc.mirror.store import Store
 
 # Where `materialize --hf-cache` puts the OMS bundle of a revision, in the repo dir.
@@ -119,6 +123,19 @@ def mirror_bundles(store: Store, archive_id: str, limits: Limits) -> list[Travel
     ]
 
 
+def oci_bundles(
+    client: RegistryClient, art: CheckedArtifact, limits: Limits
+) -> list[TravellingBundle]:
+    """The bundles attached to the OCI artifact `art` (its referrers)."""
+    from snaparc.mirror.oci.signatures import fetch_signatures
+
+    found = fetch_signatures(client, art.manifest_digest, len(art.oci_manifest))
+    return [
+        bundle_of(where, data, hub=KINDS[kind], limits=limits)
+        for kind, (where, data) in found.items()
+    ]
+
+
 def target_bundles(
     target: MirrorTarget, limits: Limits, s3: S3Settings | None
 ) -> list[TravellingBundle]:
@@ -136,6 +153,14 @@ def travelling_bundle(reading: Reading, *, hub: bool) -> TravellingBundle | None
         found = local_bundles(source.path, reading.limits)
     elif source.target is not None:
         found = target_bundles(source.target, reading.limits, reading.s3)
+    elif source.oci is not None:
+        from snaparc.mirror.oci.pull import check_artifact
+        from snaparc.sources.archive import registry_client
+
+        s3 = reading.s3
+        client = registry_client(source.oci, reading.allow_http, s3.transfer if s3 else None)
+        art = check_artifact(client, source.oci, limits=reading.limits)
+        found = oci_bundles(client, art, reading.limits)
     else:
         return None
     return next((b for b in found if b.hub == hub), None)

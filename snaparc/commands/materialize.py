@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "with --hf-cache it is needed only for blobs the cache repo does not hold yet",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    add_no_resume(p, "this materialize (a mirror ARCHIVE)")
+    add_no_resume(p, "this materialize (a mirror or oci:// ARCHIVE)")
     add_threads(p)
     add_progress(p)
     add_limits(p)

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--base", metavar="OLD", help="base archive of a thin archive (file or mirror URL:REF)"
     )
-    add_no_resume(p, "this unpack (a mirror ARCHIVE)")
+    add_no_resume(p, "this unpack (a mirror or oci:// ARCHIVE)")
     add_threads(p)
     add_progress(p)
     add_limits(p)

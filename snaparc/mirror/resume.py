@@ -28,6 +28,10 @@ local output (`pull`, `unpack`, `materialize` to a directory or a hub cache):
   serve a pull (so does a killed pack's);
 - `resume=False` (`--no-resume`) takes nothing over: leftovers are removed
   as stale and the run starts afresh (and still keeps its own parts).
+
+What a resume file is checked against is a `Resumable`: a mirror's archive
+record (its parts' sha256), or an OCI artifact (`snaparc.mirror.oci.resume`:
+its members' frames, decompressed, against the blobs' sha256).
 """
 
 from __future__ import annotations
@@ -40,11 +44,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from snaparc.mirror.layout import ArchiveRecord
 from snaparc.publish import adopt, adopt_stale, clean_stale, dead_temps, disown, own, temp_name
 
-__all__ = ["KEY_SUFFIX", "Kept", "ResumeAt", "ResumeFile", "cached_prefix", "open_resume_file"]
+__all__ = [
+    "KEY_SUFFIX",
+    "Kept",
+    "Resumable",
+    "ResumeAt",
+    "ResumeFile",
+    "cached_prefix",
+    "open_resume_file",
+]
 
 # The resume file of `unpack` and `materialize` is a temp file for the name
 # ARCHIVE_ID + KEY_SUFFIX (a pulled file's name, never published).
@@ -143,6 +156,38 @@ class ResumeFile:
     kept: Kept | None
 
 
+class Resumable(Protocol):
+    """What a resume file holds the rebuilt bytes of."""
+
+    @property
+    def archive_id(self) -> str: ...
+
+    def room_needed(self) -> int:
+        """Bytes a run that keeps a new file needs beside it (`SPARE` excluded)."""
+        ...
+
+    def begins(self, fd: int) -> bool:
+        """Whether the file `fd` begins with this archive's first part."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _MirrorArchive:
+    """A mirror's archive record as a `Resumable`."""
+
+    record: ArchiveRecord
+
+    @property
+    def archive_id(self) -> str:
+        return self.record.archive_id
+
+    def room_needed(self) -> int:
+        return self.record.file_size + sum(b.size for b in self.record.blobs)
+
+    def begins(self, fd: int) -> bool:
+        return cached_prefix(fd, self.record, parts=1) > 0
+
+
 def _create(path: Path) -> int:
     own(path, is_dir=False)
     try:
@@ -152,7 +197,7 @@ def _create(path: Path) -> int:
         raise
 
 
-def _take_over(at: ResumeAt, name: str, record: ArchiveRecord) -> Path | None:
+def _take_over(at: ResumeAt, name: str, record: Resumable) -> Path | None:
     """A dead run's file for `name`, else the largest other dead `*.dlmsnap`
     temp file beside it whose first part is this archive's (a killed pull
     of the archive serves an unpack of it, and the other way round)."""
@@ -165,7 +210,7 @@ def _take_over(at: ResumeAt, name: str, record: ArchiveRecord) -> Path | None:
         except OSError:
             continue
         try:
-            matches = cached_prefix(fd, record, parts=1) > 0
+            matches = record.begins(fd)
         except OSError:
             matches = False
         finally:
@@ -181,9 +226,9 @@ def _take_over(at: ResumeAt, name: str, record: ArchiveRecord) -> Path | None:
 SPARE = 64 * 1024 * 1024
 
 
-def _room_to_keep(directory: Path, record: ArchiveRecord) -> bool:
+def _room_to_keep(directory: Path, record: Resumable) -> bool:
     """Free space for the archive's bytes, its blobs' bytes and `SPARE`."""
-    needed = record.file_size + sum(b.size for b in record.blobs) + SPARE
+    needed = record.room_needed() + SPARE
     try:
         st = os.statvfs(directory)
     except OSError:
@@ -192,7 +237,9 @@ def _room_to_keep(directory: Path, record: ArchiveRecord) -> bool:
 
 
 @contextmanager
-def open_resume_file(at: ResumeAt, record: ArchiveRecord) -> Iterator[ResumeFile | None]:
+def open_resume_file(
+    at: ResumeAt, record: ArchiveRecord | Resumable
+) -> Iterator[ResumeFile | None]:
     """The resume file of the archive `record` describes at `at`, removed when
     the block ends.
 
@@ -203,6 +250,8 @@ def open_resume_file(at: ResumeAt, record: ArchiveRecord) -> Iterator[ResumeFile
     is unusable: resuming is an optimization, never a reason to fail). An
     unpack's or materialize's new file is made only when the directory has
     room for it beside the output (`_room_to_keep`)."""
+    if isinstance(record, ArchiveRecord):
+        record = _MirrorArchive(record)
     name = at.name_for(record.archive_id)
     path = _take_over(at, name, record) if at.adopt else None
     fd: int | None = None

@@ -233,8 +233,9 @@ def open_source(
     """Open a source for reading. `s3` (default: the AWS environment), `jobs`
     (parts fetched ahead) and `resume` (where a killed run's parts are found
     and this run's kept, `snaparc.mirror.resume`) matter for mirror targets;
-    `jobs`, `allow_http` (plain http to a registry that is not loopback) and
-    the transfer settings of `s3` (idle timeout, retries) for OCI."""
+    `jobs`, `resume`, `allow_http` (plain http to a registry that is not
+    loopback) and the transfer settings of `s3` (idle timeout, retries) for
+    OCI."""
     if not isinstance(source, Source):
         source = classify_source(source)
     if source.kind == "stdin":
@@ -248,6 +249,7 @@ def open_source(
             source.oci,
             client=registry_client(source.oci, allow_http, s3.transfer if s3 else None),
             jobs=jobs,
+            resume=resume,
         ) as opened:
             yield opened
         return

@@ -274,3 +274,50 @@ def test_a_coded_archive_travels_as_content_and_comes_back_byte_identical(
     out = tmp_path / "pulled.dlmsnap"
     snaparc.pull(f"{repo}:coded", out)
     assert out.read_bytes() == archive.read_bytes()
+
+
+def test_a_thin_archive_pushes_and_pulls_byte_identical_and_unpacks_with_base(
+    repo: str, archive_v1: Path, files_v1: dict[str, bytes], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """spec/OCI.md, section 2: a thin archive's artifact has layers for the
+    blobs it stores only, and names its base; a reader needs --base, as for
+    the file."""
+    from snaparc.cli import main
+    from snaparc.mirror.oci.layout import BASE_ANNOTATION, TITLE
+
+    snaparc.push(archive_v1, f"{repo}:v1")
+    base_id = snaparc.verify(archive_v1).archive_id
+    v2 = dict(files_v1, **{"adapter/adapter_config.json": b'{"r": 16}\n'})
+    thin = tmp_path / "thin.dlmsnap"
+    snaparc.pack(write_tree(tmp_path / "src_v2", v2), thin, base=f"{repo}:v1")
+    pushed = snaparc.push(thin, f"{repo}:v2")
+    client = RegistryClient(parse_oci_target(f"{repo}:v2"))
+    oci, _ = client.get_manifest("v2", 1 << 22)
+    obj = json.loads(oci)
+    assert obj["annotations"][BASE_ANNOTATION] == base_id
+    # one layer: the changed file (then the archive manifest and the record)
+    assert [layer["annotations"][TITLE] for layer in obj["layers"]] == [
+        "adapter/adapter_config.json",
+        "dlmsnap/manifest.json",
+        "dlmsnap/oci-record.json",
+    ]
+    assert pushed.report.bytes_sent < 20_000
+
+    out = tmp_path / "pulled.dlmsnap"
+    snaparc.pull(f"{repo}:v2", out)
+    assert out.read_bytes() == thin.read_bytes()
+    for source, base in (
+        (out, f"{repo}:v1"),
+        (f"{repo}:v2", f"{repo}:v1"),
+        (f"{repo}:v2", archive_v1),
+    ):
+        dest = tmp_path / f"tree-{abs(hash((str(source), str(base))))}"
+        snaparc.unpack(source, dest, base=base)
+        for rel, data in v2.items():
+            assert (dest / rel).read_bytes() == data
+    # without --base, as for the file: a usage error naming --base, nothing written
+    code = main(["unpack", f"{repo}:v2", "-C", str(tmp_path / "nobase"), "-q"])
+    assert code == main(["unpack", str(thin), "-C", str(tmp_path / "nobase"), "-q"]) != 0
+    assert "--base" in capsys.readouterr().err
+    assert not (tmp_path / "nobase").exists()

@@ -472,8 +472,11 @@ class RegistryClient:
     def get_small_blob(self, digest: str, limit: int) -> bytes:
         return self._small(self._repo(f"blobs/{digest}"), limit, f"blob {digest}", {})[0]
 
-    def read_blob(self, digest: str, size: int, chunk: int = 1 << 20) -> Iterator[bytes]:
-        """The first `size` bytes of blob `digest`, in reads of at most `chunk`.
+    def read_blob(
+        self, digest: str, size: int, chunk: int = 1 << 20, *, start: int = 0
+    ) -> Iterator[bytes]:
+        """The first `size` bytes of blob `digest` from byte `start` (a `Range`
+        request when it is not 0), in reads of at most `chunk`.
 
         A response that breaks off (connection cut, idle timeout, an early
         end) is followed by a `Range: bytes=N-` request for the rest; the
@@ -483,7 +486,9 @@ class RegistryClient:
         read and dropped. `BlobLengthError` if a 200's `Content-Length` is not
         `size`; the caller checks the content.
         """
-        offset = failures = 0
+        if start and start >= size:  # nothing left to read (a size-0 blob is still asked for)
+            return
+        offset, failures = start, 0
         path, what = self._repo(f"blobs/{digest}"), f"blob {digest}"
         while True:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -721,17 +726,35 @@ class RegistryClient:
         )
         return data, (headers.get("Content-Type") or "").split(";")[0].strip()
 
+    def get_manifest_as(self, reference: str, limit: int, accept: str) -> bytes:
+        """The bytes of a manifest or index, asked for as `accept`."""
+        path = self._repo(f"manifests/{reference}")
+        return self._small(path, limit, f"manifest {reference}", {"Accept": accept})[0]
+
+    def get_referrers(self, digest: str, limit: int) -> bytes:
+        """The referrers API's image index for `digest` (`RegistryNotFoundError`
+        from a registry without it)."""
+        path = self._repo(f"referrers/{digest}")
+        accept = {"Accept": "application/vnd.oci.image.index.v1+json"}
+        return self._small(path, limit, f"the referrers of {digest}", accept)[0]
+
     def put_manifest(self, reference: str, data: bytes) -> str | None:
+        return self.put_manifest_with_headers(reference, data, OCI_MANIFEST)[0]
+
+    def put_manifest_with_headers(
+        self, reference: str, data: bytes, content_type: str
+    ) -> tuple[str | None, Message]:
+        """PUT a manifest (or an index); its digest and the response's headers."""
         resp = self.request(
             "PUT",
             self._repo(f"manifests/{reference}"),
-            headers={"Content-Type": OCI_MANIFEST},
+            headers={"Content-Type": content_type},
             body=data,
             ok=(201,),
             what=f"manifest {reference}",
         )
         try:
-            return resp.header("Docker-Content-Digest")
+            return resp.header("Docker-Content-Digest"), resp.headers
         finally:
             resp.close()
 

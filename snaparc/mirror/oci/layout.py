@@ -38,6 +38,7 @@ from snaparc.format.layout import frame_sizes
 from snaparc.format.manifest import Manifest
 from snaparc.format.seektable import SeekEntry, encode_seek_table, seek_table_size
 from snaparc.format.tarheader import member_len
+from snaparc.mirror.oci.url import OCITarget
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
@@ -53,6 +54,7 @@ FILEPATH = "org.cncf.model.filepath"
 FILEPATH_CNAI = "org.cnai.model.filepath"
 TITLE = "org.opencontainers.image.title"
 ARCHIVE_ID_ANNOTATION = "org.snaparc.archive.id"
+BASE_ANNOTATION = "org.snaparc.archive.base"  # a thin archive's base archive id
 RECORD_FORMAT = "snaparc-oci-archive"
 RECORD_VERSION = 1
 MAX_OCI_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -240,13 +242,16 @@ class Artifact:
 
 
 def build_artifact(manifest: Manifest, manifest_bytes: bytes, record_bytes: bytes) -> Artifact:
-    """The artifact of an archive: a deterministic function of its manifest and record."""
-    if manifest.base is not None or any(b.external for b in manifest.blobs):
-        raise OCIArtifactError("a thin archive (with --base) has no OCI artifact form")
-    sizes = {b.sha256: b.size for b in manifest.blobs}
+    """The artifact of an archive: a deterministic function of its manifest and record.
+
+    A thin archive (packed with `--base`) has a layer for each file whose blob
+    it stores; the files of its base's blobs have none, and the manifest says
+    which base (`org.snaparc.archive.base`)."""
+    stored = {b.sha256: b.size for b in manifest.stored_blobs}
     layers = [
-        Descriptor(media_type_for(f.path), f"sha256:{f.blob}", sizes[f.blob], _named(f.path))
+        Descriptor(media_type_for(f.path), f"sha256:{f.blob}", stored[f.blob], _named(f.path))
         for f in manifest.files
+        if f.blob in stored
     ]
     aid = hashlib.sha256(manifest_bytes).hexdigest()
     layers.append(
@@ -274,7 +279,10 @@ def build_artifact(manifest: Manifest, manifest_bytes: bytes, record_bytes: byte
             "artifactType": ARTIFACT_TYPE,
             "config": config_descriptor.to_json(),
             "layers": [d.to_json() for d in layers],
-            "annotations": {ARCHIVE_ID_ANNOTATION: aid},
+            "annotations": {
+                ARCHIVE_ID_ANNOTATION: aid,
+                **({BASE_ANNOTATION: manifest.base} if manifest.base is not None else {}),
+            },
         }
     )
     return Artifact(config, config_descriptor, tuple(layers), oci)
@@ -349,3 +357,19 @@ def explain_difference(expected: Artifact, data: bytes) -> str:
     if len(got) != len(want):
         return f"it has {len(got)} layers, not {len(want)}"
     return "its config or annotations differ (or its bytes are not canonical)"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedArtifact:
+    """An artifact whose manifest, archive manifest and record agree."""
+
+    target: OCITarget
+    manifest_digest: str
+    manifest: Manifest
+    manifest_bytes: bytes
+    record: OCIRecord
+    oci_manifest: bytes = b""  # the OCI manifest's bytes (its digest: manifest_digest)
+
+    @property
+    def archive_id(self) -> str:
+        return self.record.archive_id

@@ -9,12 +9,16 @@ verified beyond that: the sizes are what the registry's manifest claims, and
 `verify oci://…` checks an artifact whole. A tag whose manifest is not a
 snaparc artifact (a container image, another tool's artifact, a manifest
 that cannot be parsed) is listed as such, not refused; a tag removed between
-the listing and its manifest's GET is left out.
+the listing and its manifest's GET is left out. Referrers tags
+(`sha256-<HEX>`, where signatures are listed for a registry without the
+referrers API, `snaparc.mirror.oci.signatures`) name no artifact and are
+left out too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from snaparc.mirror.oci.client import RegistryClient, RegistryNotFoundError
@@ -100,10 +104,15 @@ def _entry(tag: str, data: bytes) -> OCITagEntry:
     return OCITagEntry(tag, digest, layers.archive_id, sizes)
 
 
+REFERRERS_TAG = re.compile(r"^sha256-[0-9a-f]{64}$")
+
+
 def list_oci(client: RegistryClient) -> OCIListing:
     """Every tag of the client's repository, in tag order, with what it names."""
     out = OCIListing(client.target.repository_url)
     for tag in client.list_tags():
+        if REFERRERS_TAG.match(tag):
+            continue  # the referrers of an artifact (signatures), not one
         try:
             data, _ = client.get_manifest(tag, MAX_OCI_MANIFEST_BYTES)
         except RegistryNotFoundError:

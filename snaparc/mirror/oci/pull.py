@@ -17,34 +17,40 @@ everything checked out. In order (spec/OCI.md, "Pull"):
    the end;
 5. and the reader checks, as for any file, every frame, both digests of
    every blob, and that the archive's id is the one the artifact names.
+
+With a resume file (`snaparc.mirror.resume`, `snaparc.mirror.oci.resume`),
+the whole members a killed run left in it are read from it instead of
+their layers being fetched, through the same checks.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
+import itertools
+import os
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from snaparc.archive.input import ArchiveInput
+from snaparc.archive.input import ArchiveInput, TransferCounts
 from snaparc.errors import DigestMismatchError, IdentityMismatchError, IntegrityError
 from snaparc.format.codec import blob_codec
 from snaparc.format.constants import MANIFEST_MEMBER
 from snaparc.format.layout import blob_member_name
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.format.manifest import Manifest, parse_manifest
+from snaparc.format.manifest import parse_manifest
 from snaparc.mirror.oci.client import BlobLengthError, RegistryClient
 from snaparc.mirror.oci.frames import ZSTD_VERSION, FrameCompressor, member_frames
 from snaparc.mirror.oci.layout import (
     MAX_OCI_MANIFEST_BYTES,
     MAX_RECORD_BYTES,
+    CheckedArtifact,
     OCIArtifactError,
-    OCIRecord,
     build_artifact,
     check_record,
     decode_record,
@@ -52,8 +58,10 @@ from snaparc.mirror.oci.layout import (
     find_snaparc_layers,
     sha256_digest,
 )
+from snaparc.mirror.oci.resume import OCIResumable, Prefix, cached_data, cached_prefix
 from snaparc.mirror.oci.url import OCITarget
 from snaparc.mirror.pull import PullReport
+from snaparc.mirror.resume import Kept, ResumeAt, open_resume_file
 from snaparc.progress import Progress
 
 READ_CHUNK = 1 << 20
@@ -65,21 +73,6 @@ class OCIBlobDigestError(DigestMismatchError):
 
 class OCIRebuildError(IntegrityError):
     """The rebuilt archive differs from what the record promises."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CheckedArtifact:
-    """An artifact whose manifest, archive manifest and record agree."""
-
-    target: OCITarget
-    manifest_digest: str
-    manifest: Manifest
-    manifest_bytes: bytes
-    record: OCIRecord
-
-    @property
-    def archive_id(self) -> str:
-        return self.record.archive_id
 
 
 def _small_blob(client: RegistryClient, digest: str, size: int, limit: int, what: str) -> bytes:
@@ -135,17 +128,21 @@ def check_artifact(
             f"{target}: the OCI manifest is not the one archive {layers.archive_id} implies: "
             f"{explain_difference(expected, data)}; refusing it"
         )
-    return CheckedArtifact(target, digest, manifest, manifest_bytes, record)
+    return CheckedArtifact(target, digest, manifest, manifest_bytes, record, data)
 
 
-def _layer_chunks(client: RegistryClient, sha: str, size: int) -> Iterator[bytes]:
+def _layer_chunks(
+    client: RegistryClient, sha: str, size: int, source: Iterable[bytes] | None = None
+) -> Iterator[bytes]:
     """A raw layer's bytes: its length checked first, its sha256 before its last
-    byte (a response that breaks off is resumed by `read_blob`)."""
+    byte (a response that breaks off is resumed by `read_blob`). `source`: the
+    bytes taken from a resume file instead, checked the same way."""
     digest = f"sha256:{sha}"
     h = hashlib.sha256()
     left = size
+    chunks = client.read_blob(digest, size, READ_CHUNK) if source is None else source
     try:
-        for chunk in client.read_blob(digest, size, READ_CHUNK):
+        for chunk in chunks:
             left -= len(chunk)
             h.update(chunk)
             if not left and h.hexdigest() != sha:
@@ -172,10 +169,31 @@ def _layer_chunks(client: RegistryClient, sha: str, size: int) -> Iterator[bytes
 class OCIArchiveStream(io.RawIOBase):
     """A read-only, non-seekable stream of an archive rebuilt from an OCI artifact."""
 
-    def __init__(self, client: RegistryClient, art: CheckedArtifact, *, jobs: int = 4) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        art: CheckedArtifact,
+        *,
+        jobs: int = 4,
+        cache: int | None = None,
+        keep: Kept | None = None,
+    ) -> None:
         super().__init__()
         self.client = client
         self.art = art
+        self._cache = cache
+        self._keep = keep
+        self._prefix = Prefix() if cache is None else cached_prefix(cache, art)
+        self._cached = self._prefix.members
+        if keep is not None and cache is not None:
+            try:
+                os.ftruncate(cache, self._prefix.size)
+            except OSError:
+                keep.close()
+        # the layer bytes not fetched: the data of the blobs taken from the file
+        # (member 0, the archive manifest, is fetched anyway: it is checked first)
+        whole = art.manifest.stored_blobs[: max(0, self._cached - 1)]
+        self.skipped = sum(b.size for b in whole) + self._prefix.data
         self._jobs = max(1, jobs)
         self._pool = ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="snaparc-oci")
         self._chunks = self._generate()
@@ -195,7 +213,18 @@ class OCIArchiveStream(io.RawIOBase):
             )
         )
         for i, blob in enumerate(m.stored_blobs, start=1):
-            data = _layer_chunks(self.client, blob.sha256, blob.size)
+            source: Iterable[bytes] | None = None
+            if self._cache is not None and i < self._cached:
+                source = cached_data(self._cache, self.art, i)
+            elif self._cache is not None and i == self._cached and self._prefix.frames:
+                # the frames a killed run left of this layer, then the rest of it
+                source = itertools.chain(
+                    cached_data(self._cache, self.art, i, self._prefix.frames),
+                    self.client.read_blob(
+                        f"sha256:{blob.sha256}", blob.size, READ_CHUNK, start=self._prefix.data
+                    ),
+                )
+            data = _layer_chunks(self.client, blob.sha256, blob.size, source)
             codec = blob_codec(m, blob)  # the registry holds content: code it as pack did
             name = blob_member_name(blob.sha256, blob.codec)
             for j, raw in enumerate(member_frames(name, blob.size, data)):
@@ -211,6 +240,7 @@ class OCIArchiveStream(io.RawIOBase):
         h = hashlib.sha256()
         count = 0
         pending: deque[tuple[int, int, Future[bytes]]] = deque()
+        kept_from = self._prefix.size
 
         def take() -> bytes:
             i, j, fut = pending.popleft()
@@ -226,6 +256,8 @@ class OCIArchiveStream(io.RawIOBase):
                         else ""
                     )
                 )
+            if self._keep is not None and count >= kept_from:
+                self._keep.write(frame, count)
             return frame
 
         try:
@@ -290,24 +322,42 @@ def open_oci_input(
     client: RegistryClient | None = None,
     limits: Limits = DEFAULT_LIMITS,
     jobs: int = 4,
+    resume: ResumeAt | None = None,
 ) -> Iterator[ArchiveInput]:
     """The archive the artifact `target` names, rebuilt from the registry.
 
     The input carries the archive id the artifact names (`expected_id`),
-    which every reader checks against the manifest it rebuilds.
+    which every reader checks against the manifest it rebuilds. `resume`:
+    where a killed run's resume file is found and this run's kept
+    (`snaparc.mirror.resume`); it is removed when the block ends.
     """
     client = client or RegistryClient(target)
     art = check_artifact(client, target, limits=limits)
-    raw = OCIArchiveStream(client, art, jobs=jobs)
-    stream = io.BufferedReader(raw, buffer_size=1 << 20)
-    with stream:
+    with ExitStack() as stack:
+        kept = None
+        if resume is not None:
+            kept = stack.enter_context(open_resume_file(resume, OCIResumable(art)))
+        raw = OCIArchiveStream(
+            client,
+            art,
+            jobs=jobs,
+            cache=None if kept is None else kept.fd,
+            keep=None if kept is None else kept.kept,
+        )
+        stream = stack.enter_context(io.BufferedReader(raw, buffer_size=1 << 20))
         yield ArchiveInput(
             cast(BinaryIO, stream),
             str(target),
             art.record.file_size,
             False,
             expected_id=art.archive_id,
+            transfer=partial(_counts, client, raw),
         )
+
+
+def _counts(client: RegistryClient, stream: OCIArchiveStream) -> TransferCounts:
+    stats = client.stats
+    return TransferCounts(stats.bytes_received, stream.skipped, stats.retries)
 
 
 def pull_oci(
@@ -319,27 +369,40 @@ def pull_oci(
     threads: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     force: bool = False,
+    resume: bool = True,
     progress: Progress | None = None,
 ) -> PullReport:
     """Rebuild the archive at `output`, byte-identical to the one pushed;
-    nothing carries the name `output` unless every check passed."""
+    nothing carries the name `output` unless every check passed. With
+    `resume`, the temp file a killed pull of the same `output` left is taken
+    over (as for a mirror: `snaparc.mirror.resume`) and the whole members it
+    holds are read from it instead of fetched."""
     from snaparc.archive.copy import copy_verified
-    from snaparc.publish import AtomicFile
+    from snaparc.publish import AtomicFile, check_target
 
+    output = Path(output)
     client = client or RegistryClient(target)
+    if resume:
+        check_target(output, force=force, kind="file")  # before taking anything over
+    at = ResumeAt(Path(os.path.abspath(output.parent)), output.name, keep=False, adopt=resume)
     with (
-        open_oci_input(target, client=client, limits=limits, jobs=jobs) as source,
-        AtomicFile(Path(output), force=force) as out,
+        open_oci_input(target, client=client, limits=limits, jobs=jobs, resume=at) as source,
+        AtomicFile(output, force=force) as out,
     ):
+        counts = source.transfer
+        assert counts is not None
+        if progress is not None:
+            progress.detail = lambda: counts().describe()
         report, copied = copy_verified(
             source, out.file, threads=threads, limits=limits, progress=progress
         )
-    stats = client.stats
+        done = counts()
     return PullReport(
         report.archive_id,
-        Path(output),
+        output,
         copied,
         report.blobs_verified,
-        bytes_fetched=stats.bytes_received,
-        retries=stats.retries,
+        bytes_fetched=done.fetched,
+        retries=done.retries,
+        bytes_skipped=done.skipped,
     )

@@ -3,14 +3,17 @@
 Order (spec/OCI.md, "Push"):
 
 1. verify the whole archive with the verified reader; a bad archive is never
-   pushed; a thin archive is refused (it has no standalone file form);
+   pushed (a thin archive is pushed with the blobs it stores: its base's
+   blobs stay in its base, and a reader needs `--base` as for the file);
 2. find the zstd level that reproduces every frame of the archive from its
    decompressed bytes (the record promises a pull can rebuild the file byte
    for byte; an archive this zstd cannot reproduce is refused, exit 2);
 3. upload every blob the repository lacks (HEAD first; a blob whose size is
    right is skipped: its content is checked by every pull): each file's raw
    bytes, the archive manifest, the record, the config;
-4. last, PUT the manifest, by tag (or by digest when no tag is given).
+4. PUT the manifest, by tag (or by digest when no tag is given);
+5. then the OMS bundles travelling with the archive, as referrers of that
+   manifest (`snaparc.mirror.oci.signatures`).
 
 Every step is idempotent: an interrupted push leaves blobs nothing points
 to, and running it again skips them.
@@ -41,7 +44,7 @@ from snaparc.mirror.oci.client import (
     UploadSessionStore,
 )
 from snaparc.mirror.oci.frames import LEVELS, ZSTD_VERSION, FrameCompressor, member_data
-from snaparc.mirror.oci.layout import OCIRecord, build_artifact, encode_record
+from snaparc.mirror.oci.layout import OCI_MANIFEST, OCIRecord, build_artifact, encode_record
 from snaparc.mirror.oci.sessions import UploadSessions
 
 CHUNK_SIZE = 64 * 1024 * 1024  # blobs larger than this are uploaded in chunks this size
@@ -215,26 +218,25 @@ def push_oci(
     mount_from: str | None = None,
     chunk_size: int | None = CHUNK_SIZE,
     sessions: UploadSessions | None = None,
+    signatures: Mapping[str, bytes] | None = None,
 ) -> OCIPushReport:
     """Verify `archive` (a seekable local file or split volumes), then upload
     what the repository lacks (mounting it from the repository `mount_from`
     of the same registry where the registry can), then the manifest. Blobs
     above `chunk_size` bytes go up in resumable chunks; with `sessions`, an
     upload a killed push of the same archive left is continued (the file is
-    removed when the push ends, kept when the registry failed it)."""
+    removed when the push ends, kept when the registry failed it).
+    `signatures` (kind -> bundle bytes, checked by the caller) are attached
+    to the manifest last."""
     from snaparc.archive.index import verified_index
+    from snaparc.mirror.oci.signatures import push_signatures
 
     if not archive.seekable:
         raise UsageError(f"push reads a local archive file, not {archive.name}")
     client.ping()  # fail fast (no registry, no permission) before the long verification
     f = archive.stream
     index = verified_index(archive, threads=threads, limits=limits)
-    manifest = index.manifest
-    if manifest.base is not None:
-        raise UsageError(
-            f"{archive.name} is a thin archive (packed with --base): an OCI artifact holds "
-            "every file; unpack it with --base and pack the tree again to push it"
-        )
+    manifest = index.manifest  # a thin archive's external blobs have no layer
     offsets = index.frame_offsets
     ranges = [(offsets[i], offsets[i + 1]) for i in range(len(offsets) - 1)]
     data_frames = ranges[:-1]  # the end-of-archive frame is kept in the record
@@ -304,6 +306,12 @@ def push_oci(
                 progress(size)
         reference = tag or artifact.digest
         client.put_manifest(reference, artifact.manifest)
+        subject = {
+            "mediaType": OCI_MANIFEST,
+            "digest": artifact.digest,
+            "size": len(artifact.manifest),
+        }
+        push_signatures(client, subject, index.archive_id, signatures or {})
     except RegistryError:
         raise  # the session file stays for the next push (a stale temp file once we exit)
     except BaseException:
