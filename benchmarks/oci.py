@@ -93,6 +93,12 @@ def _oras_rows(host: str, src: Path, work: Path) -> list[tuple[str, float, str]]
     return rows
 
 
+def _stored(root: Path) -> int:
+    """The bytes of the blobs the registry's filesystem storage holds."""
+    blobs = root / "docker" / "registry" / "v2" / "blobs"
+    return sum(p.stat().st_size for p in blobs.rglob("data") if p.is_file())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=float, default=1.0, help="weights size in GiB")
@@ -129,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     rows: list[tuple[str, float, str]] = []
+    stored: dict[str, int] = {}
     try:
         for _ in range(200):
             try:
@@ -140,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         size = archive.stat().st_size
         t, r = _timed(snaparc.push, archive, f"{repo}:v1")
         rows.append(("oci push (empty repository)", t, f"{r.report.bytes_sent:,}"))  # type: ignore[attr-defined]
+        stored["after v1"] = _stored(work / "registry")
         t, r = _timed(snaparc.push, archive, f"{repo}:v1")
         rows.append(("oci push again (all skipped)", t, f"{r.report.bytes_sent:,}"))  # type: ignore[attr-defined]
         t, r = _timed(snaparc.push, archive_v2, f"{repo}:v2")
         rows.append(("oci push v2 (one file added)", t, f"{r.report.bytes_sent:,}"))  # type: ignore[attr-defined]
+        stored["after v2"] = _stored(work / "registry")
         out = work / "pulled.dlmsnap"
         t, _ = _timed(snaparc.pull, f"{repo}:v1", out)
         assert out.read_bytes() == archive.read_bytes()
@@ -170,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| step | wall s | bytes sent |\n|---|---|---|")
     for name, t, sent in rows:
         print(f"| {name} | {t:.2f} | {sent} |")
+    print("\n| registry storage (blob data, snaparc's repository) | bytes | / archive v1 |")
+    print("|---|---|---|")
+    for name, n in stored.items():
+        print(f"| {name} | {n:,} | {n / size:.3f} |")
     shutil.rmtree(work)
     return 0
 
