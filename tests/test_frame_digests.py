@@ -214,3 +214,29 @@ def test_a_lying_frame_digest_is_refused_by_verify(plain: Path, tmp_path: Path) 
     unpacked = tmp_path / "out"
     proc = run_snaparc("unpack", str(bad), "-C", str(unpacked), "-q")
     assert proc.returncode == 1 and not (unpacked / WEIGHTS).exists()
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        1,
+        FRAME_SIZE - TAR_BLOCK - 1,
+        FRAME_SIZE - TAR_BLOCK,
+        FRAME_SIZE - TAR_BLOCK + 1,
+        2 * FRAME_SIZE - TAR_BLOCK,
+    ],
+)
+def test_frame_hasher_cuts_where_the_layout_does(size: int) -> None:
+    import blake3
+
+    from snaparc.archive.hashing import FrameHasher
+    from snaparc.format.layout import frame_sizes
+    from snaparc.format.tarheader import member_len
+
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    hasher = FrameHasher()
+    for at in range(0, size, 3 * MiB + 7):  # read sizes unrelated to frames
+        hasher.update(data[at : at + 3 * MiB + 7])
+    ranges = frame_content_ranges(size)
+    assert len(ranges) == len(frame_sizes(member_len(size)))
+    assert hasher.digests() == tuple(blake3.blake3(data[lo:hi]).hexdigest() for lo, hi in ranges)
