@@ -78,6 +78,16 @@ class DigestMismatchError(IntegrityError):
         self.actual = actual
 
 
+class FrameDigestMismatchError(DigestMismatchError):
+    """One frame's content bytes do not match the blob's frame digest (format 1.2)."""
+
+    def __init__(
+        self, message: str, *, blob: str, algorithm: str, expected: str, actual: str, frame: int
+    ) -> None:
+        super().__init__(message, blob=blob, algorithm=algorithm, expected=expected, actual=actual)
+        self.frame = frame
+
+
 class MissingBlobError(IntegrityError):
     """A blob listed in the manifest is not where it must be."""
 
@@ -239,6 +249,7 @@ ALL_ERROR_CLASSES: tuple[type[SnaparcError], ...] = (
     CorruptArchiveError,
     TruncatedArchiveError,
     DigestMismatchError,
+    FrameDigestMismatchError,
     MissingBlobError,
     IdentityMismatchError,
     UsageError,

@@ -409,3 +409,61 @@ def test_codec_rules_schema_and_parser_agree(
     assert _schema_ok(obj) is not schema_says, name
     with pytest.raises(error):
         parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)
+
+
+# --- frame digests (format 1.2) -------------------------------------------------------
+
+
+def _framed() -> Obj:
+    obj: Obj = json.loads(_manifest_bytes("snapshot-frame-digests.dlmsnap"))
+    return obj
+
+
+def _framed_blob(obj: Obj) -> Obj:
+    blob: Obj = next(b for b in obj["blobs"] if "frame_blake3" in b)
+    return blob
+
+
+def test_the_frame_digest_vector_is_1_2_with_two_frame_digests() -> None:
+    obj = _framed()
+    assert obj["format_version"] == "1.2" and _schema_ok(obj)
+    blob = _framed_blob(obj)
+    assert len(blob["frame_blake3"]) == 2 and "codec" not in blob
+    assert blob["digests"]["sha256"] in obj["tensors"]
+    parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "schema_says"),
+    [
+        ("frame digests in 1.1", lambda o: o.update(format_version="1.1"), True),
+        ("1.2 without them", lambda o: _framed_blob(o).pop("frame_blake3"), True),
+        ("empty list", lambda o: _framed_blob(o).update(frame_blake3=[]), True),
+        (  # rules the schema cannot say: the count is the member's frame count
+            "one digest too many",
+            lambda o: _framed_blob(o)["frame_blake3"].append("0" * 64),
+            False,
+        ),
+        (
+            "on a blob without an index entry",
+            lambda o: next(b for b in o["blobs"] if "frame_blake3" not in b).update(
+                frame_blake3=["0" * 64, "1" * 64]
+            ),
+            False,
+        ),
+        (
+            "upper-case hex",
+            lambda o: _framed_blob(o)["frame_blake3"].__setitem__(0, "A" * 64),
+            True,
+        ),
+        ("not a list", lambda o: _framed_blob(o).update(frame_blake3="0" * 64), True),
+    ],
+)
+def test_frame_digest_rules_schema_and_parser_agree(
+    name: str, edit: Callable[[Obj], object], schema_says: bool
+) -> None:
+    obj = _framed()
+    edit(obj)
+    assert _schema_ok(obj) is not schema_says, name
+    with pytest.raises(errors.ManifestError):
+        parse_manifest(_canonical(obj), limits=DEFAULT_LIMITS)

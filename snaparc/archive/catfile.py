@@ -5,9 +5,13 @@ byte reaches `out` before both digests matched: the bytes are spooled (in
 memory up to SPOOL_MEMORY, then in a temp file) and copied out afterwards.
 
 With `tensor`, only that tensor's bytes are copied out: its range comes from
-the manifest's tensor index, which the blob's header is checked against. The
-whole blob is still read and verified (its digests cover the whole file; the
-format has no digest of a part of a blob).
+the manifest's tensor index, which the blob's header is checked against.
+From a seekable archive whose blob has frame digests (format 1.2: a
+safetensors blob of more than one frame), only the frames holding the
+tensor and the blob's header are read, each checked against its frame
+digest (`read_blob_part`). Otherwise (a pipe, a mirror or OCI target, which
+are streams, or a blob without frame digests) the whole blob is read and
+verified against its digests, then the tensor's range copied out.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import shutil
 import tempfile
 from typing import BinaryIO, cast
 
-from snaparc.archive.index import open_index, read_blob
+from snaparc.archive.index import open_index, read_blob, read_blob_part
 from snaparc.archive.input import ArchiveInput, as_input
 from snaparc.archive.reader import read_archive
 from snaparc.archive.sink import DISCARD, BlobWriter
@@ -95,6 +99,7 @@ def cat_file(
     entry and the tensor written, if one was asked for."""
     archive = as_input(source)
     found: TensorInfo | None = None
+    partial = False  # the spool holds only the tensor's bytes
     with cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)) as spool:
         if archive.seekable:
             index = open_index(archive, limits=limits)
@@ -106,13 +111,17 @@ def cat_file(
                 raise IntegrityError(
                     f"{path!r} lives in base archive {index.manifest.base} (thin archive)"
                 )
-            read_blob(archive.stream, index, blob, spool)
+            if found is not None and blob.frame_blake3:
+                read_blob_part(archive.stream, index, blob, found.begin, found.end, spool)
+                partial = True
+            else:
+                read_blob(archive.stream, index, blob, spool)
         else:
             sink = _Capture(path, spool, tensor)
             read_archive(archive, sink, threads=threads, limits=limits)
             assert sink.entry is not None
             entry, found = sink.entry, sink.tensor
-        if found is None:
+        if found is None or partial:
             spool.seek(0)
             shutil.copyfileobj(spool, out, 1 << 20)
         else:

@@ -10,10 +10,12 @@ the same order, whichever way it is read:
 - `frame_content_size`: a data frame's header against the frame profile;
 - `decompress_into`: one frame into a reused buffer;
 - `decompress_member_frame`: the same for a blob member's frame, then the
-  blob's codec undone (format 1.2), so every reader hashes content;
+  blob's codec undone (format 1.2), so every reader hashes content, and the
+  blake3 of the frame's content bytes when the blob has frame digests;
 - `blob_chunk`: one decompressed frame of a blob member: its tar header
   (first frame), its size against the layout, its zero padding; returns the
   blob bytes it holds;
+- `check_frame_digest`: that frame blake3 against the manifest's (1.2);
 - `check_digests`: a whole blob against both digests of the manifest.
 """
 
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
+import blake3
 import zstandard
 
 from snaparc.archive import zstd_native
@@ -31,6 +34,7 @@ from snaparc.archive.input import check_identity
 from snaparc.errors import (
     CorruptArchiveError,
     DigestMismatchError,
+    FrameDigestMismatchError,
     LimitExceededError,
     ManifestError,
     NonCanonicalError,
@@ -107,18 +111,47 @@ def decompress_member_frame(
     out: bytearray | memoryview,
     codec: FrameCodec | None,
     j: int,
-) -> memoryview:
-    """`decompress_into`, then undo the blob's codec on frame `j` of its member.
+    member: MemberPlan | None = None,
+) -> tuple[memoryview, str | None]:
+    """`decompress_into`, then undo the blob's codec on frame `j` of its member;
+    with the `member` of a blob that has frame digests (format 1.2), also the
+    blake3 of the content bytes the frame carries (else None).
 
     The one place where a reader turns a coded member's bytes into content
-    (streaming and random access alike); it runs on the decompressing thread.
-    The codec touches only content bytes, so the header and padding checks of
-    `blob_chunk` see the member as stored.
+    (streaming and random access alike); it runs on the decompressing thread,
+    so frame digests cost no time on the thread that checks the stream. The
+    codec touches only content bytes, so the header and padding checks of
+    `blob_chunk` see the member as stored. The digest is compared by
+    `check_frame_digest`, after `blob_chunk` judged the frame (so a frame of
+    the wrong size is reported as that, not as a digest mismatch).
     """
     data = decompress_into(frame, size, out)
     if codec is not None:
         codec.decode(j, data)
-    return data
+    if member is None or member.blob is None or not member.blob.frame_blake3:
+        return data, None
+    start = j * FRAME_SIZE
+    lo = max(start, TAR_BLOCK) - start
+    hi = min(start + len(data), TAR_BLOCK + member.size) - start
+    return data, str(blake3.blake3(data[lo:hi] if hi > lo else b"").hexdigest())
+
+
+def check_frame_digest(member: MemberPlan, j: int, got: str | None) -> None:
+    """Frame `j`'s content against the manifest's frame digest, if it has one."""
+    blob = member.blob
+    if blob is None or not blob.frame_blake3:
+        return
+    expected = blob.frame_blake3[j]
+    if got != expected:
+        raise FrameDigestMismatchError(
+            f"blob {blob.sha256}: frame {j} blake3 mismatch (manifest {expected[:16]}…, "
+            f"data {(got or '')[:16]}…)",
+            blob=blob.sha256,
+            algorithm="blake3",
+            expected=expected,
+            actual=got or "",
+            frame=j,
+        )
 
 
 def next_data_frame(splitter: FrameSplitter, what: str) -> RawFrame:

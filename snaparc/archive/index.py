@@ -18,6 +18,7 @@ from typing import BinaryIO
 from snaparc.archive.frames import (
     blob_chunk,
     check_digests,
+    check_frame_digest,
     decompress_member_frame,
     frame_content_size,
     next_data_frame,
@@ -35,7 +36,7 @@ from snaparc.errors import (
 from snaparc.format.codec import blob_codec
 from snaparc.format.layout import Layout, MemberPlan, plan_layout
 from snaparc.format.limits import DEFAULT_LIMITS, Limits
-from snaparc.format.manifest import BlobEntry, Manifest, archive_id
+from snaparc.format.manifest import BlobEntry, Manifest, archive_id, frame_content_ranges
 from snaparc.format.seektable import (
     FOOTER_SIZE,
     SeekEntry,
@@ -135,12 +136,17 @@ def open_index(source: ArchiveInput | BinaryIO, *, limits: Limits = DEFAULT_LIMI
     )
 
 
-def iter_member_frames(f: BinaryIO, index: ArchiveIndex, member: MemberPlan) -> Iterator[RawFrame]:
-    """The exact compressed frames of one member, one at a time (bounded memory).
+def iter_member_frames(
+    f: BinaryIO, index: ArchiveIndex, member: MemberPlan, first: int = 0, stop: int | None = None
+) -> Iterator[RawFrame]:
+    """The exact compressed frames `first` to `stop` (default: all) of one
+    member, one at a time (bounded memory); only their bytes are read.
 
     Each frame's `data` is valid until the next frame is requested.
     """
-    start, end = index.member_range(member)
+    stop = member.num_frames if stop is None else stop
+    start = index.frame_offsets[member.first_frame + first]
+    end = index.frame_offsets[member.first_frame + stop]
     f.seek(start)
     remaining = end - start
 
@@ -153,12 +159,69 @@ def iter_member_frames(f: BinaryIO, index: ArchiveIndex, member: MemberPlan) -> 
     splitter = FrameSplitter(
         read_into, max_frame_bytes=DEFAULT_LIMITS.max_frame_bytes, chunk=64 * 1024
     )
-    for j in range(member.num_frames):
+    for j in range(first, stop):
         frame = next_data_frame(splitter, f"frame {j} of {member.name}")
         yield RawFrame(start + frame.offset, frame.data, None, frame.header)
         splitter.recycle(frame)
     if not splitter.at_end():
         raise CorruptArchiveError(f"seek table range of {member.name} holds extra bytes")
+
+
+def frames_for(size: int, spans: list[tuple[int, int]]) -> list[int]:
+    """The frames of a blob's member (of `size` bytes) that carry any byte of the
+    blob ranges `spans` ([begin, end), offsets in the blob), in order."""
+    ranges = frame_content_ranges(size)
+    return [
+        j for j, (lo, hi) in enumerate(ranges) if any(b < hi and lo < e for b, e in spans if e > b)
+    ]
+
+
+def read_blob_part(
+    f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, begin: int, end: int, out: BinaryIO
+) -> None:
+    """Write bytes [begin, end) of one stored blob with frame digests (format
+    1.2) to `out`, reading only the frames that hold them and the frames that
+    hold its safetensors header; every frame read is checked as `read_blob`
+    checks it (profile, tar header, size, padding) and against its frame
+    digest, before its bytes are written; the header against the tensor
+    index at the end. Like `read_blob`, the caller must not publish `out` if
+    this raises (spool it).
+    """
+    member = index.layout.blob_member(blob.sha256)
+    if not blob.frame_blake3:
+        raise CorruptArchiveError(f"blob {blob.sha256} has no frame digests")
+    profiles = TensorProfiles(index.manifest)
+    head = profiles.collector(blob)
+    infos = index.manifest.tensors.get(blob.sha256, ())
+    header_end = infos[0].begin if infos else blob.size
+    needed = frames_for(blob.size, [(0, header_end), (begin, end)])
+    ranges = frame_content_ranges(blob.size)
+    codec = blob_codec(index.manifest, blob)
+    buf = directio.frame_buffer()
+    # runs of consecutive frames, each read with one seek
+    runs: list[list[int]] = []
+    for j in needed:
+        if runs and runs[-1][-1] == j - 1:
+            runs[-1].append(j)
+        else:
+            runs.append([j])
+    for run in runs:
+        frames = iter_member_frames(f, index, member, run[0], run[-1] + 1)
+        for j, frame in zip(run, frames, strict=True):
+            want = index.layout.frame_sizes[member.first_frame + j]
+            data, digest = decompress_member_frame(
+                frame, frame_content_size(frame), buf, codec, j, member
+            )
+            chunk = blob_chunk(member, j, data, want, frame.offset)
+            check_frame_digest(member, j, digest)
+            lo, hi = ranges[j]
+            if head is not None and lo < header_end:
+                head.feed(chunk)  # the header frames come first, in order, from 0
+            a, b = max(begin, lo), min(end, hi)
+            if b > a:
+                out.write(chunk[a - lo : b - lo])
+    if head is not None:
+        profiles.check(blob, head)
 
 
 def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) -> None:
@@ -175,8 +238,11 @@ def read_blob(f: BinaryIO, index: ArchiveIndex, blob: BlobEntry, out: BinaryIO) 
     buf = directio.frame_buffer()  # one decode buffer, reused for every frame
     for j, frame in enumerate(iter_member_frames(f, index, member)):
         want = index.layout.frame_sizes[member.first_frame + j]
-        data = decompress_member_frame(frame, frame_content_size(frame), buf, codec, j)
+        data, digest = decompress_member_frame(
+            frame, frame_content_size(frame), buf, codec, j, member
+        )
         chunk = blob_chunk(member, j, data, want, frame.offset)
+        check_frame_digest(member, j, digest)
         hasher.update(chunk)
         if head is not None:
             head.feed(chunk)

@@ -17,6 +17,7 @@ inode) and the pack fails rather than write an archive that lies.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections import deque
@@ -28,7 +29,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from snaparc.archive.hashing import ChunkObserver, FileDigests, hash_files
+from snaparc.archive.hashing import ChunkObserver, FileDigests, FrameHasher, hash_files
 from snaparc.archive.source_tree import SourceFile, SourceTree, scan_tree
 from snaparc.archive.threads import worker_count
 from snaparc.errors import SafetensorsError, SourceError, UsageError
@@ -44,6 +45,7 @@ from snaparc.format.manifest import (
     archive_id,
     build_manifest,
     encode_manifest,
+    wants_frame_digests,
 )
 from snaparc.format.safetensors import (
     HeadCollector,
@@ -101,11 +103,16 @@ class TreeHashes:
 
 
 def hash_tree(tree: SourceTree, *, threads: int | None = None) -> TreeHashes:
-    """sha256, blake3 and size of every file of `tree`, and safetensors headers."""
+    """sha256, blake3 and size of every file of `tree`, and safetensors headers;
+    the frame digests of every `*.safetensors` file of more than one frame
+    (kept for the blobs that get a tensor index entry)."""
     heads = {f.rel: HeadCollector() for f in tree.files if is_safetensors_path(f.rel)}
     observers: list[ChunkObserver | None] = [heads.get(f.rel) for f in tree.files]
     digests = hash_files(
-        ((f.abs, f.size) for f in tree.files), threads=worker_count(threads), observers=observers
+        ((f.abs, f.size) for f in tree.files),
+        threads=worker_count(threads),
+        observers=observers,
+        frames=[f.rel in heads for f in tree.files],
     )
     return TreeHashes(digests, heads)
 
@@ -171,12 +178,16 @@ def plan_pack(
         if d.sha256 not in blobs:
             external = d.sha256 in base_blobs
             coded = codec is not None and not external and d.sha256 in blob_tensors
-            blobs[d.sha256] = BlobEntry(
+            blob = BlobEntry(
                 digests=Digests(blake3=d.blake3, sha256=d.sha256),
                 size=d.size,
                 external=external,
                 codec=codec if coded else None,
             )
+            if wants_frame_digests(blob, blob_tensors):
+                frames = d.frames or frame_digests_of(f)
+                blob = dataclasses.replace(blob, frame_blake3=frames)
+            blobs[d.sha256] = blob
             sources[d.sha256] = f
         files.append(FileEntry(path=f.rel, size=f.size, executable=f.executable, blob=d.sha256))
     has_external = any(b.external for b in blobs.values())
@@ -191,6 +202,19 @@ def plan_pack(
     )
     data = encode_manifest(manifest)
     return PackPlan(manifest, data, plan_layout(manifest, len(data)), sources, tree, blob_tensors)
+
+
+def frame_digests_of(src: SourceFile) -> tuple[str, ...]:
+    """The frame digests of one file, read again (when the hashing pass was
+    given without them)."""
+    hasher = FrameHasher()
+    try:
+        with open(src.abs, "rb") as f:
+            while chunk := f.read(FRAME_SIZE):
+                hasher.update(chunk)
+    except OSError as exc:
+        raise SourceError(f"cannot read {src.abs}: {exc.strerror}", path=str(src.abs)) from None
+    return hasher.digests()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ import blake3
 from snaparc.archive.frames import (
     blob_chunk,
     check_digests,
+    check_frame_digest,
     decompress_member_frame,
     frame_content_size,
     next_data_frame,
@@ -196,7 +197,9 @@ def _stream_blobs(
     # Frames are read ahead of the one being checked; an error found while
     # reading ahead is queued in stream order, so the first problem in the
     # stream is the one reported, whatever the thread count.
-    pending: deque[tuple[int, RawFrame | None, memoryview | None, Future[memoryview]]] = deque()
+    pending: deque[
+        tuple[int, RawFrame | None, memoryview | None, Future[tuple[memoryview, str | None]]]
+    ] = deque()
     # Side work (hashing, writing) in stream order, one entry per frame: its
     # futures and its output buffer, which is reused once they are all done.
     side: deque[tuple[list[Future[object]], memoryview | None]] = deque()
@@ -217,7 +220,7 @@ def _stream_blobs(
             declared = frame_content_size(frame)
         except SnaparcError as exc:
             failed = True
-            err: Future[memoryview] = Future()
+            err: Future[tuple[memoryview, str | None]] = Future()
             err.set_exception(exc)
             pending.append((index, None, None, err))
             return
@@ -225,7 +228,7 @@ def _stream_blobs(
         # Aligned so that unpack can write blobs around the page cache (directio).
         buf = free.pop() if free else directio.frame_buffer()
         codec = None if member is None or member.blob is None else codecs.get(member.blob.sha256)
-        fut = dec_pool.submit(decompress_member_frame, frame, declared, buf, codec, j)
+        fut = dec_pool.submit(decompress_member_frame, frame, declared, buf, codec, j, member)
         pending.append((index, frame, buf, fut))
 
     def drain_side(limit: int) -> None:
@@ -242,7 +245,7 @@ def _stream_blobs(
                 submit_next()
             index, frame, buf, fut = pending.popleft()
             member, j = jobs[index]
-            data = fut.result()
+            data, frame_digest = fut.result()
             assert frame is not None
             offset = frame.offset
             compressed = len(frame.data)
@@ -257,6 +260,7 @@ def _stream_blobs(
             blob = member.blob
             assert blob is not None
             chunk = blob_chunk(member, j, data, want, offset)
+            check_frame_digest(member, j, frame_digest)
             if j == 0:
                 writer = sink.open_blob(blob) if sink is not None else None
                 state = _BlobState(blob, writer, profiles.collector(blob))

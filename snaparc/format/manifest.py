@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from snaparc.format.constants import (
     FORMAT_NAME,
     FORMAT_VERSION,
     FRAME_SIZE,
+    TAR_BLOCK,
     TENSOR_INDEX_MINOR,
     TENSOR_INDEX_VERSION,
 )
@@ -47,6 +49,7 @@ from snaparc.format.safetensors import (
     span_bytes,
 )
 from snaparc.format.strictjson import Kind, strict_loads
+from snaparc.format.tarheader import member_len
 
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,4})\.(0|[1-9][0-9]{0,4})")
 MAX_SAFE_INT = 2**53 - 1
@@ -68,12 +71,16 @@ class BlobEntry:
     """One distinct content. `external` blobs are not stored in this archive
     (thin archives); their bytes come from the base archive or a mirror. A
     stored blob with a `codec` (format 1.2) is stored transformed
-    (`snaparc.format.codec`); its digests and size are still the content's."""
+    (`snaparc.format.codec`); its digests and size are still the content's.
+    `frame_blake3` (format 1.2): the blake3 of the content bytes each frame of
+    the blob's member carries, in order (see `frame_content_ranges`); present
+    exactly on a stored blob with a tensor index entry and more than one frame."""
 
     digests: Digests
     size: int
     external: bool = False
     codec: str | None = None
+    frame_blake3: tuple[str, ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -257,7 +264,7 @@ def _manifest_from_json(obj: dict[str, Any], minor: int = 0) -> Manifest:
     blobs = []
     for i, raw in enumerate(_list(obj["blobs"], "blobs")):
         w = f"blobs.{i}"
-        optional = {"external", "codec"} if minor >= CODEC_MINOR else {"external"}
+        optional = {"external", "codec", "frame_blake3"} if minor >= CODEC_MINOR else {"external"}
         _obj(raw, w, {"digests", "size"}, optional)
         codec = raw.get("codec")
         if codec is not None:
@@ -268,6 +275,12 @@ def _manifest_from_json(obj: dict[str, Any], minor: int = 0) -> Manifest:
                     f"snaparc (it knows {', '.join(CODECS)}); upgrade snaparc"
                 )
         d = _obj(raw["digests"], f"{w}.digests", {"blake3", "sha256"}, set())
+        wf = f"{w}.frame_blake3"
+        frames = tuple(
+            _hex(h, f"{wf}.{k}") for k, h in enumerate(_list(raw.get("frame_blake3", []), wf))
+        )
+        if "frame_blake3" in raw and not frames:
+            raise _fail(wf, "must not be empty (omit it)")
         blobs.append(
             BlobEntry(
                 digests=Digests(
@@ -277,6 +290,7 @@ def _manifest_from_json(obj: dict[str, Any], minor: int = 0) -> Manifest:
                 size=_size(raw["size"], f"{w}.size"),
                 external=_bool(raw.get("external", False), f"{w}.external"),
                 codec=codec,
+                frame_blake3=frames,
             )
         )
     dirs = [_str(d, f"dirs.{i}") for i, d in enumerate(_list(obj.get("dirs", []), "dirs"))]
@@ -318,6 +332,7 @@ def _to_json_obj(m: Manifest) -> dict[str, Any]:
                 "size": b.size,
                 **({"external": True} if b.external else {}),
                 **({"codec": b.codec} if b.codec is not None else {}),
+                **({"frame_blake3": list(b.frame_blake3)} if b.frame_blake3 else {}),
             }
             for b in m.blobs
         ],
@@ -523,12 +538,27 @@ def _check_tensor_index(m: Manifest) -> None:
 
 
 def _check_codecs(m: Manifest) -> None:
-    """A codec only on a stored blob with a tensor index; 1.2 exactly for a codec."""
+    """A codec only on a stored blob with a tensor index; frame digests exactly on
+    the stored, indexed blobs of more than one frame; 1.2 exactly for either."""
     coded = [b for b in m.blobs if b.codec is not None]
-    if m.format_version == CODEC_VERSION and not coded:
+    if m.format_version == CODEC_VERSION and not coded and not needs_1_2(m.blobs):
         raise ManifestError(
-            f"manifest: format {CODEC_VERSION} without a coded blob (a writer writes 1.1 then)"
+            f"manifest: format {CODEC_VERSION} without a coded blob or frame digests "
+            "(a writer writes 1.1 then)"
         )
+    minor = int(m.format_version.split(".")[1])
+    for b in m.blobs:
+        # 1.0 and 1.1 have no frame digests (their parser refuses the field).
+        framed = minor >= CODEC_MINOR and wants_frame_digests(b, m.tensors)
+        want = frame_count(b.size) if framed else 0
+        if len(b.frame_blake3) != want:
+            raise ManifestError(
+                f"manifest: blob {b.sha256} has {len(b.frame_blake3)} frame digests; "
+                f"its member has {want} frames that need one"
+                if want
+                else f"manifest: blob {b.sha256} has frame digests but needs none (only a "
+                "stored blob with a tensor index entry and more than one frame has them)"
+            )
     for b in coded:
         if b.external:
             raise ManifestError(
@@ -538,6 +568,30 @@ def _check_codecs(m: Manifest) -> None:
             raise ManifestError(
                 f"manifest: blob {b.sha256} has codec {b.codec!r} but no tensor index entry"
             )
+
+
+def frame_count(size: int) -> int:
+    """Frames of the member of a blob of `size` bytes (header, data, padding)."""
+    return -(-member_len(size) // FRAME_SIZE)
+
+
+def frame_content_ranges(size: int) -> list[tuple[int, int]]:
+    """[begin, end) of the blob bytes each frame of its member carries: frame 0
+    the bytes after the 512-byte tar header, the last those before the padding."""
+    return [
+        (max(0, j * FRAME_SIZE - TAR_BLOCK), min(size, (j + 1) * FRAME_SIZE - TAR_BLOCK))
+        for j in range(frame_count(size))
+    ]
+
+
+def wants_frame_digests(blob: BlobEntry, indexed: Container[str]) -> bool:
+    """Frame digests are written for a stored blob with a tensor index entry
+    whose member spans more than one frame (format 1.2)."""
+    return not blob.external and blob.sha256 in indexed and frame_count(blob.size) > 1
+
+
+def needs_1_2(blobs: list[BlobEntry]) -> bool:
+    return any(b.codec is not None or b.frame_blake3 for b in blobs)
 
 
 def _check_base(m: Manifest) -> None:
@@ -564,10 +618,10 @@ def build_manifest(
     """A manifest in canonical order from unsorted parts (the writer's path).
 
     `base` must be given exactly when a blob is external (else ManifestError).
-    The manifest is format 1.2 when a blob has a codec, else 1.1 when it has
-    a tensor index, else 1.0.
+    The manifest is format 1.2 when a blob has a codec or frame digests, else
+    1.1 when it has a tensor index, else 1.0.
     """
-    if any(b.codec is not None for b in blobs):
+    if needs_1_2(blobs):
         version = CODEC_VERSION
     else:
         version = TENSOR_INDEX_VERSION if tensors else BASE_FORMAT_VERSION

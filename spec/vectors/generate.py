@@ -169,6 +169,39 @@ def coded_safetensors(seed: str) -> bytes:
     return len(text).to_bytes(8, "little") + text + _det_bytes(seed, at)
 
 
+def framed_safetensors(seed: str) -> bytes:
+    """Strict safetensors weights of more than one frame, for the frame-digest
+    vector (format 1.2): a small U8 tensor, a BF16 one that straddles the
+    boundary between the member's two frames, and an F32 one in the second
+    frame. The payload repeats a short pseudo-random block, so the vector
+    stays small once compressed."""
+    prefix = "base_model.model.model.layers.0.self_attn.q_proj"
+    n_bf16 = FRAME_SIZE // 2
+    tensors = [
+        (f"{prefix}.lora_A.weight", "U8", [40], 1),
+        (f"{prefix}.lora_B.weight", "BF16", [n_bf16], 2),
+        (f"{prefix}.lora_C.weight", "F32", [16, 64], 4),
+    ]
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    at = 0
+    for name, dtype, shape, width in tensors:
+        size = width
+        for d in shape:
+            size *= d
+        header[name] = {"data_offsets": [at, at + size], "dtype": dtype, "shape": shape}
+        at += size
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    text += b" " * (-len(text) % 8)
+    block = _det_bytes(seed, 251)  # a prime length: no alignment with frames
+    payload = (block * (at // len(block) + 1))[:at]
+    return len(text).to_bytes(8, "little") + text + payload
+
+
+def tree_snapshot_frame_digests(root: Path) -> None:
+    """An HF snapshot export whose weights span two frames (frame digests, 1.2)."""
+    _snapshot_tree(root, framed_safetensors("snapshot-frame-digests"))
+
+
 def tree_snapshot_bytegroup(root: Path) -> None:
     """An HF snapshot export packed with `--codec bytegroup` (format 1.2)."""
     _snapshot_tree(root, coded_safetensors("snapshot-bytegroup"))
@@ -238,6 +271,14 @@ VALID: tuple[ValidVector, ...] = (
         "an HF snapshot export packed with --codec bytegroup (format 1.2): BF16, F32 and F16 "
         "tensors stored as byte planes, a U8 tensor as it is",
         codec="bytegroup",
+    ),
+    ValidVector(
+        "snapshot-frame-digests",
+        tree_snapshot_frame_digests,
+        SNAPSHOT_METADATA,
+        "an HF snapshot export whose weights span two frames (format 1.2): the blob lists "
+        "the blake3 of each frame's content bytes (frame_blake3); its BF16 tensor straddles "
+        "the frame boundary",
     ),
 )
 
@@ -495,6 +536,17 @@ def unknown_codec(coded: bytes) -> bytes:
     return assemble(members)
 
 
+def lying_frame_digest(framed: bytes) -> bytes:
+    """The frame-digest vector with its second frame digest replaced by the
+    first one's: every other digest, the blob and the frames are as written."""
+    members = split_members(framed)
+    manifest = json.loads(members[0][1])
+    (blob,) = [b for b in manifest["blobs"] if "frame_blake3" in b]
+    first, second = blob["frame_blake3"]
+    _manifest_edit(members, f'"{first}","{second}"'.encode(), f'"{first}","{first}"'.encode())
+    return assemble(members)
+
+
 @dataclass(frozen=True)
 class CorruptVector:
     name: str
@@ -576,6 +628,15 @@ CORRUPT: tuple[CorruptVector, ...] = (
         "UnsupportedVersionError",
         'snapshot-bytegroup with the codec "bytegroup-v9", which no reader knows',
         derived_from="snapshot-bytegroup",
+    ),
+    CorruptVector(
+        "lying-frame-digest",
+        lying_frame_digest,
+        1,
+        "FrameDigestMismatchError",
+        "snapshot-frame-digests whose manifest lists the first frame's blake3 for the second "
+        "frame too (a new, consistent archive id): the second frame's content does not match",
+        derived_from="snapshot-frame-digests",
     ),
 )
 

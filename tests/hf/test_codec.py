@@ -232,12 +232,13 @@ def test_round_trip_is_bit_exact_and_smaller_than_the_default(
     files = {f["path"]: f for f in doc["files"]}  # type: ignore[attr-defined]
     assert files[WEIGHTS]["codec"] == "bytegroup"
     assert {p for p, f in files.items() if f["codec"]} == {WEIGHTS}
-    assert ls_json(plain, capsys)["format_version"] == "1.1"
+    # the weights span two frames: the plain archive is 1.2 too, for its frame digests
+    assert ls_json(plain, capsys)["format_version"] == "1.2"
     capsys.readouterr()
     assert main(["ls", str(coded)]) == 0
     assert f"{WEIGHTS} (bytegroup)" in capsys.readouterr().out
 
-    # the same content: the same digests, so the manifests differ only in codec and version
+    # the same content: the same digests, so the manifests differ only in codec
     assert index_of(coded).manifest.tensors == index_of(plain).manifest.tensors
     assert main(["verify", str(coded), "-q"]) == 0
     assert main(["unpack", str(coded), "-C", str(tmp_path / "out"), "-q"]) == 0
@@ -278,8 +279,10 @@ def test_default_pack_is_unchanged_and_none_is_the_default_and_levels(
     plain = pack(src, tmp_path / "plain.dlmsnap").read_bytes()
     assert pack(src, tmp_path / "none.dlmsnap", "--codec", "none").read_bytes() == plain
     index = index_of(tmp_path / "plain.dlmsnap")
-    assert index.manifest.format_version == "1.1"
+    assert index.manifest.format_version == "1.2"  # frame digests, no codec
     assert all(b.codec is None for b in index.manifest.blobs)
+    indexed = [b for b in index.manifest.blobs if b.sha256 in index.manifest.tensors]
+    assert [len(b.frame_blake3) for b in indexed] == [2]
     assert all(m.name.startswith("blobs/sha256/") for m in index.layout.members[1:])
     # the codec's default level is 1; an explicit --level wins
     coded = pack(src, tmp_path / "c.dlmsnap", "--codec", "bytegroup").read_bytes()
