@@ -24,25 +24,19 @@ transform one decompressed frame of the member in place, knowing only the
 frame's number in the member: any frame decodes on its own. Digests are of
 the content (the decoded bytes), never of the member's bytes.
 
-Speed: the runs are copied to a per-thread scratch buffer, regrouped into a
-second one and copied back; both buffers are reused, since a fresh 8 MiB
-allocation per frame (page faults) costs as much as the regrouping itself.
-The regrouping is a strided copy. When numpy is installed (the `hf` extra
-has it; snaparc does not require it) it does that copy in about 3 ms per
-8 MiB frame with the GIL released, so the compress and decompress threads
-regroup in parallel. Without numpy, `bytearray` extended slicing
-(`src[k::w]`) and extended slice assignment (`out[k::w] = plane`) are C
-loops too, about 6 ms per frame, but they hold the GIL (strided
-`memoryview` slicing would be 5-10 times slower still). Both give the same
-bytes.
+Speed (pure Python, no numpy): `bytearray` extended slicing (`src[k::w]`)
+and extended slice assignment (`out[k::w] = plane`) are C loops, about 5 ms
+per 8 MiB frame each way here; strided `memoryview` slicing goes element by
+element through the buffer protocol and is 5-10 times slower. So the runs are
+copied to a per-thread scratch buffer, regrouped into a second one and copied
+back; both buffers are reused, since a fresh 8 MiB allocation per frame
+(page faults) costs as much as the regrouping itself.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from types import ModuleType
-from typing import Any
 
 from snaparc.errors import ManifestError, UnsupportedVersionError
 from snaparc.format.constants import (
@@ -110,16 +104,10 @@ class FrameCodec:
             src = _scratch("src")
             size = _gather(frame, runs, src)
             n = size // w
-            out = _scratch("out")
-            np = _numpy()
-            if np is not None:
-                planes = np.frombuffer(out, np.uint8, size).reshape(w, n)
-                np.copyto(planes, np.frombuffer(src, np.uint8, size).reshape(n, w).T)
-            else:
-                view = memoryview(out)
-                for k in range(w):
-                    view[k * n : (k + 1) * n] = src[k:size:w]  # a C loop, into a buffer
-            _scatter(frame, runs, memoryview(out))
+            out = memoryview(_scratch("out"))
+            for k in range(w):
+                out[k * n : (k + 1) * n] = src[k:size:w]  # a C loop, into a buffer
+            _scatter(frame, runs, out)
 
     def decode(self, j: int, frame: memoryview) -> None:
         """Undo `encode` on frame `j` of the member in place (every reader)."""
@@ -127,35 +115,14 @@ class FrameCodec:
             src = _scratch("src")
             size = _gather(frame, runs, src)
             n = size // w
+            planes = memoryview(src)
             out = _scratch("out")
-            np = _numpy()
-            if np is not None:
-                elements = np.frombuffer(out, np.uint8, size).reshape(n, w)
-                np.copyto(elements, np.frombuffer(src, np.uint8, size).reshape(w, n).T)
-            else:
-                planes = memoryview(src)
-                for k in range(w):
-                    out[k:size:w] = planes[k * n : (k + 1) * n]  # a C loop, no allocation
+            for k in range(w):
+                out[k:size:w] = planes[k * n : (k + 1) * n]  # a C loop, no allocation
             _scatter(frame, runs, memoryview(out))
 
 
 _local = threading.local()
-# None: not looked for yet; False: not installed (or turned off by a test).
-_np: ModuleType | bool | None = None
-
-
-def _numpy() -> Any:
-    """numpy if it is installed, else None (looked for once, when a coded blob
-    is first met: `snaparc --help`, `ls` and uncoded archives never import it)."""
-    global _np
-    if _np is None:
-        try:
-            import numpy
-        except ImportError:
-            _np = False
-        else:
-            _np = numpy
-    return _np or None
 
 
 def _scratch(name: str) -> bytearray:

@@ -179,41 +179,6 @@ def test_every_frame_decodes_alone_whatever_the_layout(seed: int) -> None:
     assert b"".join(frames) == member
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_numpy_and_pure_python_regroup_to_the_same_bytes(
-    seed: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The strided copy runs on numpy when it is installed, else on bytearray
-    slicing: both encode to the same planes and decode back to the frame."""
-    from snaparc.format import codec as codec_mod
-
-    assert codec_mod._numpy() is not None  # the test environment has numpy
-    rng = random.Random(100 + seed)
-    at, tensors = 24, []
-    for i in range(rng.randrange(1, 5)):
-        dtype, w = rng.choice([("BF16", 2), ("F16", 2), ("F32", 4), ("U8", 1)])
-        n = rng.randrange(2, FRAME_SIZE // 8)
-        tensors.append(TensorInfo(f"t{i}", dtype, (n,), at, at + n * w))
-        at += n * w
-    codec = FrameCodec(tuple(tensors), at)
-    member = bytearray(512) + bytearray(rng.randbytes(at)) + bytearray(-at % 512)
-    frames = [bytes(member[k : k + FRAME_SIZE]) for k in range(0, len(member), FRAME_SIZE)]
-    coded: dict[str, list[bytes]] = {}
-    for impl in ("numpy", "python"):
-        if impl == "python":
-            monkeypatch.setattr(codec_mod, "_np", False)
-        out = []
-        for j, f in enumerate(frames):
-            b = bytearray(f)
-            codec.encode(j, memoryview(b))
-            out.append(bytes(b))
-            codec.decode(j, memoryview(b))
-            assert b == f
-        coded[impl] = out
-    assert coded["numpy"] == coded["python"]
-    assert coded["numpy"] != frames
-
-
 # --- pack, read back -----------------------------------------------------------------
 
 
