@@ -77,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import threading
 
+    from snaparc.allocator import bound_allocator
+
+    bound_allocator()  # peak memory that does not grow with the data (glibc)
     parser = build_parser()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
