@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -62,6 +62,7 @@ __all__ = [
     "list_mirror",
     "load_record",
     "open_mirror_input",
+    "publish_pull",
     "pull_archive",
     "resolve_archive_id",
 ]
@@ -205,20 +206,41 @@ def pull_archive(
     the record are read from it instead of fetched; it is removed when this
     pull ends, whatever the outcome.
     """
+    if isinstance(target, str):
+        target = parse_target(target)
+    store = store or open_store(target.url, settings=settings)
+    mirror = target
+
+    def opener(at: ResumeAt) -> AbstractContextManager[ArchiveInput]:
+        return open_mirror_input(mirror, store=store, jobs=jobs, resume=at)
+
+    return publish_pull(
+        opener, Path(output), threads=threads, limits=limits, force=force, resume=resume,
+        progress=progress,
+    )  # fmt: skip
+
+
+def publish_pull(
+    open_input: Callable[[ResumeAt], AbstractContextManager[ArchiveInput]],
+    output: Path,
+    *,
+    threads: int | None,
+    limits: Limits,
+    force: bool,
+    resume: bool,
+    progress: Progress | None,
+) -> PullReport:
+    """The one pull of every remote source (a mirror, an OCI registry): the
+    input `open_input` opens, resumable from the temp file of `output` (the
+    output temp file is the resume file), copied while the verified reader
+    checks it, published at `output` only if every check passed."""
     from snaparc.archive.copy import copy_verified
     from snaparc.publish import AtomicFile, check_target
 
-    if isinstance(target, str):
-        target = parse_target(target)
-    output = Path(output)
-    store = store or open_store(target.url, settings=settings)
     if resume:
         check_target(output, force=force, kind="file")  # before taking anything over
     at = ResumeAt(Path(os.path.abspath(output.parent)), output.name, keep=False, adopt=resume)
-    with (
-        open_mirror_input(target, store=store, jobs=jobs, resume=at) as source,
-        AtomicFile(output, force=force) as out,
-    ):
+    with open_input(at) as source, AtomicFile(output, force=force) as out:
         counts = source.transfer
         assert counts is not None
         if progress is not None:

@@ -32,7 +32,7 @@ import os
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -60,7 +60,7 @@ from snaparc.mirror.oci.layout import (
 )
 from snaparc.mirror.oci.resume import OCIResumable, Prefix, cached_data, cached_prefix
 from snaparc.mirror.oci.url import OCITarget
-from snaparc.mirror.pull import PullReport
+from snaparc.mirror.pull import PullReport, publish_pull
 from snaparc.mirror.resume import Kept, ResumeAt, open_resume_file
 from snaparc.progress import Progress
 
@@ -377,32 +377,13 @@ def pull_oci(
     `resume`, the temp file a killed pull of the same `output` left is taken
     over (as for a mirror: `snaparc.mirror.resume`) and the whole members it
     holds are read from it instead of fetched."""
-    from snaparc.archive.copy import copy_verified
-    from snaparc.publish import AtomicFile, check_target
-
-    output = Path(output)
     client = client or RegistryClient(target)
-    if resume:
-        check_target(output, force=force, kind="file")  # before taking anything over
-    at = ResumeAt(Path(os.path.abspath(output.parent)), output.name, keep=False, adopt=resume)
-    with (
-        open_oci_input(target, client=client, limits=limits, jobs=jobs, resume=at) as source,
-        AtomicFile(output, force=force) as out,
-    ):
-        counts = source.transfer
-        assert counts is not None
-        if progress is not None:
-            progress.detail = lambda: counts().describe()
-        report, copied = copy_verified(
-            source, out.file, threads=threads, limits=limits, progress=progress
-        )
-        done = counts()
-    return PullReport(
-        report.archive_id,
-        output,
-        copied,
-        report.blobs_verified,
-        bytes_fetched=done.fetched,
-        retries=done.retries,
-        bytes_skipped=done.skipped,
-    )
+    registry = client
+
+    def opener(at: ResumeAt) -> AbstractContextManager[ArchiveInput]:
+        return open_oci_input(target, client=registry, limits=limits, jobs=jobs, resume=at)
+
+    return publish_pull(
+        opener, Path(output), threads=threads, limits=limits, force=force, resume=resume,
+        progress=progress,
+    )  # fmt: skip
