@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from snaparc.archive.pack import plan_pack, write_archive
+from tests.mirror.faultproxy import FaultProxy
 
 USER, PASSWORD = "snaparc", "s3cret-pass"
 _repo_ids = itertools.count()
@@ -113,6 +114,17 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
         [htpasswd, "-Bbc", str(secrets), USER, PASSWORD], check=True, capture_output=True
     )
     yield from _start(tmp, secrets)
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[FaultProxy]:
+    """The fault-injecting proxy (tests/mirror/faultproxy.py) in front of the registry."""
+    host, port = registry.host.split(":")
+    p = FaultProxy((host, int(port)))
+    try:
+        yield p
+    finally:
+        p.stop()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from snaparc.cli import main
 from snaparc.publish.writers import AppendFile
 from tests.mirror.faultproxy import Fault, FaultProxy, Request
 
-from .conftest import Registry, pack, write_tree
+from .conftest import pack, write_tree
 
 MIB = 1024 * 1024
 JOBS = 4
@@ -46,16 +45,6 @@ def archive(tmp_path: Path) -> Path:
     rng = random.Random(5)
     files = {f"w/{i:02d}.bin": rng.randbytes(LAYER) for i in range(LAYERS)}
     return pack(write_tree(tmp_path / "src", files), tmp_path / "a.dlmsnap")
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    host, port = registry.host.split(":")
-    p = FaultProxy((host, int(port)))
-    try:
-        yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture

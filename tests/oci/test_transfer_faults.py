@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,21 +31,9 @@ from snaparc.errors import SnaparcError
 from snaparc.mirror.oci.pull import READ_CHUNK
 from tests.mirror.faultproxy import Fault, FaultProxy, Request
 
-from .conftest import Registry
-
 ROOT = Path(__file__).resolve().parents[2]
 IDLE = "1"  # seconds: long enough for a loaded machine, short for a test
 WEIGHTS = "adapter/adapter_model.safetensors"
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    host, port = registry.host.split(":")
-    p = FaultProxy((host, int(port)))
-    try:
-        yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,20 +28,8 @@ from snaparc.mirror.oci.url import parse_oci_target
 from snaparc.publish.names import temp_name
 from tests.mirror.faultproxy import Fault, FaultProxy, Request
 
-from .conftest import Registry
-
 CHUNK = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[FaultProxy]:
-    host, port = registry.host.split(":")
-    p = FaultProxy((host, int(port)))
-    try:
-        yield p
-    finally:
-        p.stop()
 
 
 def _patches(proxy: FaultProxy) -> list[Request]:
