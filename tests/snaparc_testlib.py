@@ -3,11 +3,14 @@ across test directories)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -142,3 +145,65 @@ def dead_owner_tags() -> tuple[str, str]:
     here = owner_tag().split("@", 1)[1]
     other = "0" * 8 if here != "0" * 8 else "1" * 8
     return f"{proc.pid}@{here}", f"{proc.pid}@{other}"
+
+
+class CountingReader(io.RawIOBase):
+    """A seekable file that counts the bytes handed out."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "rb", buffering=0)  # noqa: SIM115
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b) or 0
+        self.bytes_read += n
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def kill_when_grown(
+    argv: Sequence[str],
+    files: Callable[[], list[Path]],
+    size: int,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run `argv`; SIGKILL it once the one file `files()` finds (its temp or
+    resume file) holds `size` bytes. Returns that file's size at the kill,
+    after checking that the command was still running and left exactly one."""
+    proc = subprocess.Popen(
+        list(argv), env=None if env is None else dict(env),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = files()
+            if found and found[0].stat().st_size >= size:
+                break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.005)
+        assert proc.poll() is None, "the command ended before the kill point"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (left,) = files()
+    return left.stat().st_size

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 from safetensors.numpy import save
-from snaparc_testlib import run_snaparc
+from snaparc_testlib import CountingReader, run_snaparc
 
 from snaparc.api import pack as pack_directory
 from snaparc.archive.catfile import cat_file
@@ -29,35 +29,6 @@ SNAPSHOT = {"export_target": "hf_snapshot"}
 # F16 tensors in name order, about 40 MiB in all (sizes in MiB): `b_mid` lies
 # inside frame 3, `c_straddle` crosses the boundary between frames 3 and 4.
 SIZES = {"a_first": 26, "b_mid": 1, "c_straddle": 6, "d_last": 7}
-
-
-class CountingReader(io.RawIOBase):
-    """A seekable file that counts the bytes handed out."""
-
-    def __init__(self, path: Path) -> None:
-        self._f = open(path, "rb", buffering=0)  # noqa: SIM115
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._f.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def readinto(self, b: Any) -> int:
-        n = self._f.readinto(b) or 0
-        self.bytes_read += n
-        return n
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
 
 
 @pytest.fixture(scope="module")

@@ -5,45 +5,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from snaparc_testlib import write_tree
+from snaparc_testlib import CountingReader, write_tree
 
 from snaparc.api import pack as pack_directory
 from snaparc.archive.catfile import cat_file
 from snaparc.archive.listing import read_listing
 
 BIG = 320 * 1024 * 1024
-
-
-class CountingReader(io.RawIOBase):
-    """A seekable file that counts the bytes handed out."""
-
-    def __init__(self, path: Path) -> None:
-        self._f = open(path, "rb", buffering=0)  # noqa: SIM115
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._f.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def readinto(self, b: Any) -> int:
-        n = self._f.readinto(b) or 0
-        self.bytes_read += n
-        return n
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
 
 
 @pytest.fixture(scope="module")

@@ -109,15 +109,7 @@ def push(
     threads = check_threads(threads)
     limits = check_limits(limits)
     timing = _timing(lease)
-    assert source.path is not None
-    bundles = local_bundles(source.path, limits)
-    if bundles:  # a bundle that does not fit the archive is never pushed
-        from snaparc.archive.listing import read_listing
-
-        with open_source(source) as opened:
-            manifest = read_listing(opened, limits=limits).manifest
-        for bundle in bundles:
-            bundle.check(manifest)
+    bundles = _checked_bundles(source, limits)
     with open_source(source) as opened:
         store = open_store(target.url, settings=s3, create=True)
         meter = _meter(progress, opened.size)
@@ -136,6 +128,22 @@ def push(
             lock_timing=timing,
         )
     return Pushed(report, str(target.url), tuple(b.kind for b in bundles))
+
+
+def _checked_bundles(source: Source, limits: Limits) -> list[TravellingBundle]:
+    """The signing bundles beside the archive that travel with a push (to a
+    mirror or a registry), each checked against the archive's manifest: a
+    bundle that does not fit it is never pushed."""
+    assert source.path is not None
+    bundles = local_bundles(source.path, limits)
+    if bundles:
+        from snaparc.archive.listing import read_listing
+
+        with open_source(source) as opened:
+            manifest = read_listing(opened, limits=limits).manifest
+        for bundle in bundles:
+            bundle.check(manifest)
+    return bundles
 
 
 def _push_oci(
@@ -171,15 +179,8 @@ def _push_oci(
     threads = check_threads(threads)
     limits = check_limits(limits)
     chunk_size = chunk_size_from_env()
-    assert source.path is not None
-    bundles = local_bundles(source.path, limits)
-    if bundles:  # a bundle that does not fit the archive is never pushed
-        from snaparc.archive.listing import read_listing
-
-        with open_source(source) as opened:
-            manifest = read_listing(opened, limits=limits).manifest
-        for bundle in bundles:
-            bundle.check(manifest)
+    assert source.path is not None  # a local file: push takes no other source
+    bundles = _checked_bundles(source, limits)
     with open_source(source) as opened:
         meter = _meter(progress, opened.size)
         advance: Callable[[int], None] | None = meter.advance if meter is not None else None

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from snaparc_testlib import kill_when_grown
 
 from snaparc import api
 from snaparc.cli import main
@@ -71,29 +70,6 @@ def _fetched(proxy: FaultProxy, bucket: str) -> int:
     return sum(r.body_relayed for r in proxy.matching(f"/{bucket}/") if "/blobs/" in r.path)
 
 
-def _kill_when_written(argv: list[str], env: dict[str, str], out: Path, size: int) -> int:
-    """Run `argv`; SIGKILL it once its temp file holds `size` bytes. Returns
-    the temp file's size at the kill."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            temps = _temps(out)
-            if temps and temps[0].stat().st_size >= size:
-                break
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.005)
-        assert proc.poll() is None, "the pull ended before the kill point"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    (temp,) = _temps(out)
-    return temp.stat().st_size
-
-
 def _drip(request: Request) -> Fault | None:
     return Fault("drip", chunk=256 * 1024, delay=0.01) if "/blobs/" in request.path else None
 
@@ -109,7 +85,7 @@ def test_a_killed_pull_resumes_without_fetching_its_parts_again(
     env = dict(os.environ, AWS_ENDPOINT_URL=fault_proxy.endpoint)
     argv = [sys.executable, "-m", "snaparc", "pull", f"{mirror}:r", "-o", str(out),
             "--jobs", str(JOBS)]  # fmt: skip
-    written = _kill_when_written(argv, env, out, kill_at)
+    written = kill_when_grown(argv, lambda: _temps(out), kill_at, env=env)
     first = _fetched(fault_proxy, s3_bucket)
     assert not out.exists()
 
@@ -139,7 +115,7 @@ def test_no_resume_starts_afresh_and_removes_the_killed_pulls_temp(
     out = tmp_path / "out" / "a.dlmsnap"
     env = dict(os.environ, AWS_ENDPOINT_URL=fault_proxy.endpoint)
     argv = [sys.executable, "-m", "snaparc", "pull", f"{mirror}:r", "-o", str(out)]
-    _kill_when_written(argv, env, out, 8 * MIB)
+    kill_when_grown(argv, lambda: _temps(out), 8 * MIB, env=env)
     fault_proxy.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.endpoint)
     assert main(["pull", f"{mirror}:r", "-o", str(out), "--no-resume", "--json"]) == 0

@@ -19,13 +19,12 @@ import io
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from snaparc_testlib import kill_when_grown
 
 from snaparc import api
 from snaparc.cli import main
@@ -146,36 +145,19 @@ def _published(command: str, out: Path) -> Path:
     return out / ("hub" if command == "cache" else "tree")
 
 
-def _resume_dir(command: str, out: Path) -> Path:
-    return out / "hub" if command == "cache" else out
-
-
 def _kill_when_kept(argv: list[str], env: dict[str, str], where: Path, size: int) -> int:
     """Run snaparc with `argv`; SIGKILL it once its resume file in `where`
     holds `size` bytes. Returns the file's size at the kill."""
-    proc = subprocess.Popen(
+    return kill_when_grown(
         [sys.executable, "-m", "snaparc", *argv],
+        lambda: _resume_files(where) if where.is_dir() else [],
+        size,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            kept = _resume_files(where) if where.is_dir() else []
-            if kept and kept[0].stat().st_size >= size:
-                break
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.005)
-        assert proc.poll() is None, "the command ended before the kill point"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    (kept,) = _resume_files(where)
-    return kept.stat().st_size
+
+
+def _resume_dir(command: str, out: Path) -> Path:
+    return out / "hub" if command == "cache" else out
 
 
 def _run(command: str, source: str, out: Path, s3: S3Settings, *, resume: bool = True) -> object:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import json
 import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from snaparc_testlib import kill_when_grown
 
 from snaparc import api
 from snaparc.cli import main
@@ -72,24 +70,7 @@ def _temps(directory: Path, name: str) -> list[Path]:
 def _kill_when(argv: list[str], directory: Path, name: str, size: int) -> int:
     """Run `argv`; SIGKILL it once its temp file `.NAME.snaparc-tmp-…` in
     `directory` holds `size` bytes. Returns that file's size at the kill."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            temps = _temps(directory, name)
-            if temps and temps[0].stat().st_size >= size:
-                break
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.005)
-        assert proc.poll() is None, "the command ended before the kill point"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    (temp,) = _temps(directory, name)
-    return temp.stat().st_size
+    return kill_when_grown(argv, lambda: _temps(directory, name), size)
 
 
 def _snaparc(*args: str) -> list[str]:
